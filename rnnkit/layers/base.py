@@ -1,0 +1,105 @@
+"""The front door every sequence layer shares: input checks, masks, Keras outputs.
+
+Internally every sequence layer implements ``run(x, state, mask)``:
+
+* ``x``     (B, T, I), batch first
+* ``state`` None or a tuple of tensors, each (N, B, S), with N the number of
+            (layer, direction) slots, as the h_n / c_n of torch.nn.LSTM
+* ``mask``  None or bool (B, T); False steps carry the state unchanged
+* returns ``(seq, last, state)``: seq (B, T, F) with zeros at masked steps,
+  last (B, F) the output at each row's last valid step in processing order
+  (zeros for a row with none), and the final state in the same layout.
+
+``forward`` adds the user-facing conventions on top.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def lengths_to_mask(lengths: torch.Tensor, T: int) -> torch.Tensor:
+    """(B,) lengths -> (B, T) bool, True at the first lengths[b] steps."""
+    return torch.arange(T, device=lengths.device)[None, :] < lengths[:, None]
+
+
+def right_padded_lengths(mask: torch.Tensor) -> torch.Tensor | None:
+    """The lengths of a right-padded mask, or None if the mask has holes or left padding."""
+    lengths = mask.sum(1)
+    return lengths if torch.equal(lengths_to_mask(lengths, mask.shape[1]), mask) else None
+
+
+class SequenceLayer(nn.Module):
+    """Base of Recurrent, Bidirectional, Stacked and the textbook layers.
+
+    Subclasses define ``input_size`` (None until built), ``output_size``,
+    ``state_sizes``, ``num_slots`` (N above) and ``run``.
+    """
+
+    def __init__(self, return_sequences: bool = False, return_state: bool = False, batch_first: bool = True):
+        super().__init__()
+        self.return_sequences, self.return_state, self.batch_first = return_sequences, return_state, batch_first
+
+    def build(self, input_size: int) -> None:
+        """Create parameters for ``input_size`` features (layers built eagerly do nothing)."""
+
+    def forward(self, x: torch.Tensor, state=None, *, lengths=None, mask=None, **options):
+        """Run over x; ``options`` are layer-specific (JordanRNN's ``targets``)."""
+        if not isinstance(x, torch.Tensor) or x.dim() != 3 or not x.is_floating_point():
+            got = f"{x.dtype} tensor of shape {tuple(x.shape)}" if isinstance(x, torch.Tensor) else type(x).__name__
+            layout = "(batch, time, features)" if self.batch_first else "(time, batch, features)"
+            raise ValueError(f"expected a 3-D floating-point input tensor {layout}, got {got}")
+        if not self.batch_first:
+            x = x.transpose(0, 1)
+        if self.input_size is None:
+            self.build(x.shape[-1])
+            self.to(device=x.device, dtype=x.dtype)
+        mask = self.check_inputs(x, state, lengths, mask)
+        seq, last, state = self.run(x, state, mask, **options)
+        out = seq if self.return_sequences else last
+        if self.return_sequences and not self.batch_first:
+            out = out.transpose(0, 1) if isinstance(out, torch.Tensor) else tuple(o.transpose(0, 1) for o in out)
+        return (out, state) if self.return_state else out
+
+    def check_inputs(self, x, state, lengths, mask) -> torch.Tensor | None:
+        """Raise ValueError for anything that does not fit; return the (B, T) mask or None."""
+        B, T, I = x.shape
+        if T == 0 or B == 0:
+            raise ValueError(f"expected at least one sequence of at least one step, got input shape {tuple(x.shape)}")
+        if I != self.input_size:
+            raise ValueError(f"expected input with {self.input_size} features, got {I} (input shape {tuple(x.shape)})")
+        param = next(self.parameters(), None)
+        if param is not None and (param.dtype != x.dtype or param.device != x.device):
+            raise ValueError(f"input is {x.dtype} on {x.device} but the layer's parameters are "
+                             f"{param.dtype} on {param.device}; convert one to match (e.g. layer.to(x))")
+        if state is not None:
+            self.check_state(state, x)
+        if lengths is not None and mask is not None:
+            raise ValueError("pass either lengths= or mask=, not both")
+        if lengths is not None:
+            lengths = torch.as_tensor(lengths, device=x.device)
+            if lengths.shape != (B,) or lengths.is_floating_point():
+                raise ValueError(f"expected lengths as {B} integers (one per sequence), got shape "
+                                 f"{tuple(lengths.shape)} and dtype {lengths.dtype}")
+            if lengths.min() < 0 or lengths.max() > T:
+                raise ValueError(f"lengths must lie in [0, {T}] (the time dimension), got "
+                                 f"min {int(lengths.min())} and max {int(lengths.max())}")
+            return lengths_to_mask(lengths, T)
+        if mask is not None:
+            mask = torch.as_tensor(mask, device=x.device)
+            if mask.shape != (B, T) or mask.dtype != torch.bool:
+                raise ValueError(f"expected mask as a bool tensor of shape ({B}, {T}), got shape "
+                                 f"{tuple(mask.shape)} and dtype {mask.dtype}")
+        return mask
+
+    def check_state(self, state, x: torch.Tensor) -> None:
+        expected = [(self.num_slots, x.shape[0], s) for s in self.state_sizes]
+        if not isinstance(state, (tuple, list)) or len(state) != len(expected):
+            raise ValueError(f"expected the state as a tuple of {len(expected)} tensors of shapes {expected}, "
+                             f"got {type(state).__name__}" + (f" of length {len(state)}" if isinstance(state, (tuple, list)) else ""))
+        for s, shape in zip(state, expected):
+            if not isinstance(s, torch.Tensor) or tuple(s.shape) != shape:
+                got = tuple(s.shape) if isinstance(s, torch.Tensor) else type(s).__name__
+                raise ValueError(f"expected state tensors of shapes {expected}, got {got}")
+            if s.dtype != x.dtype or s.device != x.device:
+                raise ValueError(f"state is {s.dtype} on {s.device} but the input is {x.dtype} on {x.device}")

@@ -1,0 +1,111 @@
+"""Recurrent: runs any cell over a sequence, and the reference time loop."""
+from __future__ import annotations
+
+import logging
+
+import torch
+
+from .. import kernels
+from ..cells import Cell, State
+from .base import SequenceLayer, right_padded_lengths
+
+log = logging.getLogger(__name__)
+
+
+def recur(cell: Cell, x: torch.Tensor, state: State, *, mask=None, rec_mask=None, zone=None,
+          reverse: bool = False, feedback=None):
+    """The reference loop, the specification every fast path is tested against.
+
+    x (B, T, I); state tuple of (B, S); mask (B, T) bool or None.
+    rec_mask (B, S0): recurrent-dropout multiplier, one per sequence (Gal & Ghahramani 2016).
+    zone: None or one (B, T, S) tensor per state tensor, the weight kept on the
+      previous value: s_t = z ⊙ s_{t-1} + (1 - z) ⊙ s̃_t (Krueger et al. 2016;
+      a 0/1 sample in training, the rate p itself in evaluation).
+    feedback (B, T, S0): teacher forcing; before step t > 0, state[0] is
+      replaced by feedback[:, t-1] (for cells whose state is their output).
+    Returns seq (B, T, S0), last (B, S0), final state.
+    """
+    B, T, _ = x.shape
+    steps = range(T - 1, -1, -1) if reverse else range(T)
+    outputs = [None] * T
+    last = torch.zeros_like(state[0])
+    for n, t in enumerate(steps):
+        if feedback is not None and n > 0:
+            state = (feedback[:, t - 1],) + tuple(state[1:])
+        new = cell.step(x[:, t], state, cell, rec_mask)
+        if zone is not None:
+            new = tuple(z[:, t] * s + (1 - z[:, t]) * s_new for z, s, s_new in zip(zone, state, new))
+        if mask is not None:
+            m = mask[:, t, None]
+            new = tuple(torch.where(m, s_new, s) for s_new, s in zip(new, state))
+            outputs[t] = torch.where(m, new[0], 0.0)
+            last = torch.where(m, new[0], last)
+        else:
+            outputs[t] = last = new[0]
+        state = new
+    return torch.stack(outputs, 1), last, state
+
+
+class Recurrent(SequenceLayer):
+    """One cell over a sequence, in one direction.
+
+    recurrent_dropout: rate of the per-sequence mask on the recurrent input.
+    zoneout: probability that a state unit keeps its previous value at a step.
+    go_backwards: process from the last valid step to the first; outputs
+      stay aligned with the input steps (seq[:, t] is the output for x[:, t]).
+    backend: "auto", "torch" (fused op), "native" or "reference".
+    """
+
+    num_slots = 1
+
+    def __init__(self, cell: Cell, *, return_sequences=False, return_state=False, go_backwards=False,
+                 recurrent_dropout: float = 0.0, zoneout: float = 0.0, batch_first=True, backend="auto"):
+        super().__init__(return_sequences, return_state, batch_first)
+        for name, rate in (("recurrent_dropout", recurrent_dropout), ("zoneout", zoneout)):
+            if not 0.0 <= rate < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {rate}")
+        self.cell, self.go_backwards = cell, go_backwards
+        self.recurrent_dropout, self.zoneout = recurrent_dropout, zoneout
+        self.requested_backend = backend
+        self.backend = kernels.select_backend(cell, recurrent_dropout=recurrent_dropout, zoneout=zoneout,
+                                              requested=backend)
+
+    input_size = property(lambda self: self.cell.input_size)
+    output_size = property(lambda self: self.cell.output_size)
+    state_sizes = property(lambda self: self.cell.state_sizes)
+
+    def sample_masks(self, x: torch.Tensor):
+        """(rec_mask, zone) for this call: sampled in training, expectations in evaluation."""
+        B, T, _ = x.shape
+        rec_mask = zone = None
+        if self.training and self.recurrent_dropout:
+            keep = 1.0 - self.recurrent_dropout
+            rec_mask = torch.bernoulli(x.new_full((B, self.state_sizes[0]), keep)) / keep
+        if self.zoneout:
+            if self.training:
+                zone = tuple(torch.bernoulli(x.new_full((B, T, s), self.zoneout)) for s in self.state_sizes)
+            else:
+                zone = tuple(x.new_full((1, 1, 1), self.zoneout).expand(B, T, s) for s in self.state_sizes)
+        return rec_mask, zone
+
+    def run(self, x, state=None, mask=None, feedback=None):
+        if state is None:
+            state = tuple(s.unsqueeze(0) for s in self.cell.init_state(x.shape[0], x.device, x.dtype))
+        backend = "reference" if feedback is not None else self.backend
+        if backend == "torch":
+            lengths = None if mask is None else right_padded_lengths(mask)
+            if mask is None or (lengths is not None and lengths.min() > 0):
+                seq, state = kernels.fused.run([[self.cell]], x, state, lengths, reverse=self.go_backwards)
+                return seq, state[0][0], state
+            backend = kernels.fallback_backend(self.cell)
+            log.debug("mask has holes, left padding or empty rows: %s runs on %s",
+                      type(self.cell).__name__, backend)
+        rec_mask, zone = self.sample_masks(x)
+        state = tuple(s[0] for s in state)
+        if backend == "reference":
+            seq, last, state = recur(self.cell, x, state, mask=mask, rec_mask=rec_mask, zone=zone,
+                                     reverse=self.go_backwards, feedback=feedback)
+        else:
+            seq, last, state = kernels.native.run(self.cell, x, state, mask=mask, rec_mask=rec_mask,
+                                                  zone=zone, reverse=self.go_backwards)
+        return seq, last, tuple(s.unsqueeze(0) for s in state)
