@@ -6,12 +6,12 @@ Backends, in order of preference:
                without projection, GRU in the reset-after form; no recurrent
                dropout, zoneout, peepholes or layer norm.
   "native"     rnnkit's compiled sequence kernels (when built and supported).
-  "reference"  the Python time loop of ``rnnkit.layers.recurrent.recur``.
+  "reference"  the Python time loop ``reference.recur``, the specification.
 """
 from __future__ import annotations
 
 from ..cells import Cell, ElmanCell, GRUCell, LSTMCell
-from . import fused
+from . import fused, reference
 
 BACKENDS = ("torch", "native", "reference")
 
