@@ -1,0 +1,41 @@
+"""Shared test helpers: cell configurations and a seeded random setup."""
+from __future__ import annotations
+
+import torch
+
+from rnnkit.cells import ElmanCell, GRUCell, JordanCell, LayerNormLSTMCell, LSTMCell
+
+# (id, cell class, options): every cell family and option of the core issue.
+CELL_CONFIGS = [
+    ("elman-tanh", ElmanCell, {}),
+    ("elman-relu", ElmanCell, {"activation": "relu"}),
+    ("jordan", JordanCell, {}),
+    ("jordan-out3-sigmoid", JordanCell, {"output_size": 3, "output_activation": "sigmoid"}),
+    ("lstm", LSTMCell, {}),
+    ("lstm-peephole", LSTMCell, {"peephole": True}),
+    ("lstm-proj", LSTMCell, {"proj_size": 3}),
+    ("lstm-peephole-proj", LSTMCell, {"peephole": True, "proj_size": 3}),
+    ("gru-reset-after", GRUCell, {}),
+    ("gru-cho", GRUCell, {"reset_after": False}),
+    ("lnlstm", LayerNormLSTMCell, {}),
+]
+CELL_IDS = [c[0] for c in CELL_CONFIGS]
+
+
+def make_cell(cls, options, input_size=3, hidden_size=5, dtype=torch.float64, seed=0):
+    torch.manual_seed(seed)
+    cell = cls(input_size, hidden_size, **options).to(dtype)
+    with torch.no_grad():  # move every parameter off its structured initial value
+        for p in cell.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    return cell
+
+
+def random_state(cell, batch, dtype=torch.float64):
+    return tuple(0.5 * torch.randn(batch, n, dtype=dtype) for n in cell.state_sizes)
+
+
+def holes_mask(B, T):
+    """A mask with every pattern: full, right padding, left padding, holes, empty."""
+    rows = [[1] * T, [1] * (T - 2) + [0] * 2, [0] * 2 + [1] * (T - 2), [1, 0] * (T // 2) + [1] * (T % 2), [0] * T]
+    return torch.tensor(rows[:B], dtype=torch.bool)
