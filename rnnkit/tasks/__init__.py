@@ -1,0 +1,26 @@
+"""Tasks the CLI can train end to end: ``rnnkit train TASK``.
+
+A task is a module with
+* a docstring (its first line is the summary in ``rnnkit train --help``),
+* ``Options``: a dataclass of fields made with ``options.option(default, help, group)``,
+  validated in ``__post_init__`` (raise UserError),
+* ``run(options) -> int | None``: train and report; the return value is the exit status.
+Adding a task is one new module and one line below.
+"""
+from __future__ import annotations
+
+import importlib
+
+from ..errors import UserError
+
+TASKS = {
+    "adding": ("rnnkit.tasks.adding", "the adding problem (Hochreiter & Schmidhuber 1997): sum two marked numbers"),
+    "charlm": ("rnnkit.tasks.charlm", "character-level language model: learn a text, then sample from it"),
+}
+
+
+def load_task(name: str):
+    """The task's module; UserError for a name not in TASKS."""
+    if name not in TASKS:
+        raise UserError(f"unknown task {name!r}; available tasks: {', '.join(sorted(TASKS))}")
+    return importlib.import_module(TASKS[name][0])

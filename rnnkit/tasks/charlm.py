@@ -1,0 +1,203 @@
+"""character-level language model: learn a text, report bits per character, sample from it
+
+One character in, the next character out (Karpathy's char-rnn), trained with
+truncated BPTT over the text laid out as parallel contiguous streams, the
+state carried from chunk to chunk. The last ``val_fraction`` of the text is
+held out for validation. With no ``--text`` it trains on the CPython
+documentation topics that ship with the standard library (pydoc_data).
+
+The defaults were chosen by measurement (benchmarks/charlm.md): the lowest
+validation loss a 2-core CPU reaches in the default time budget.
+"""
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from ..data.streams import StreamBatches
+from ..data.text import Vocabulary, read_texts
+from ..errors import UserError
+from ..models.charlm import RNN_LAYERS, CharLM, CharLMConfig, sample_next
+from ..train import StepOutput, Trainer, TrainConfig, load_checkpoint, restore_model, seed_everything
+from ..train.optim import OPTIMIZERS, SCHEDULES
+from .options import option
+
+LN2 = math.log(2)
+
+
+@dataclass
+class Options:
+    text: list[str] | None = option(None, "UTF-8 text files to learn (default: the Python documentation topics "
+                                          "in the standard library)", "data", metavar="FILE")
+    val_fraction: float = option(0.1, "the last part of the text held out for validation", "data")
+    cell: str = option("lstm", "recurrent cell", "model", choices=tuple(sorted(RNN_LAYERS)))
+    hidden_size: int = option(512, "units per layer", "model")
+    num_layers: int = option(2, "stacked layers", "model")
+    embedding_dim: int = option(64, "size of the learned character embedding", "model")
+    onehot: bool = option(False, "one-hot characters in (the textbook form) instead of embeddings", "model")
+    dropout: float = option(0.0, "dropout between layers and before the output", "model")
+    recurrent_dropout: float = option(0.0, "variational dropout on the recurrent input", "model")
+    zoneout: float = option(0.0, "zoneout rate on the state", "model")
+    minutes: float | None = option(10.0, "wall-clock budget for training (the schedule spans it)", "training")
+    epochs: int = option(1000, "passes over the text, if the budget lasts", "training")
+    max_steps: int | None = option(None, "stop after this many updates", "training")
+    batch_size: int = option(64, "parallel streams per batch", "training")
+    seq_len: int = option(100, "characters per chunk: truncated BPTT length (k1 = k2)", "training")
+    optimizer: str = option("adamw", "optimizer", "training", choices=tuple(sorted(OPTIMIZERS)))
+    lr: float = option(3e-3, "peak learning rate", "training")
+    weight_decay: float = option(0.0, "decoupled weight decay (adamw)", "training")
+    schedule: str = option("cosine", "learning-rate schedule (cosine spans --minutes when given)", "training",
+                           choices=SCHEDULES)
+    warmup_steps: int = option(20, "linear warmup updates", "training")
+    clip_norm: float = option(1.0, "clip the global gradient norm to this (0: off)", "training")
+    eval_every: int | None = option(None, "also evaluate every N updates (default: once per epoch)", "training")
+    seed: int = option(0, "random seed", "training")
+    out: str = option("runs/charlm", "directory for checkpoints and history", "output")
+    resume: bool = option(False, "continue from OUT/last.safetensors", "output")
+    quiet: bool = option(False, "no progress bar, only the results", "output")
+    sample_length: int = option(400, "characters to generate at the end (0: none)", "output")
+    temperature: float = option(0.8, "sampling temperature of the final sample", "output")
+
+    def __post_init__(self):
+        positive = ("hidden_size", "num_layers", "epochs", "batch_size", "seq_len")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise UserError(f"option {name} must be a positive integer, got {getattr(self, name)}")
+        if not 0 < self.val_fraction < 0.5:
+            raise UserError(f"option val_fraction must be in (0, 0.5), got {self.val_fraction}")
+        for name in ("dropout", "recurrent_dropout", "zoneout"):
+            if not 0 <= getattr(self, name) < 1:
+                raise UserError(f"option {name} must be in [0, 1), got {getattr(self, name)}")
+        if self.lr <= 0 or self.clip_norm < 0 or (self.minutes is not None and self.minutes <= 0):
+            raise UserError("options lr and minutes must be positive and clip_norm not negative")
+        if self.embedding_dim < 1 and not self.onehot:
+            raise UserError("option embedding_dim must be positive (or pass --onehot)")
+
+
+def split_text(text: str, val_fraction: float, chunk: int) -> tuple[str, str]:
+    """(train, validation): the last ``val_fraction`` of the text is validation."""
+    n_val = int(len(text) * val_fraction)
+    if len(text) - n_val < chunk + 1 or n_val < 2:
+        raise UserError(f"the text has {len(text)} characters: too short for one training chunk of "
+                        f"batch_size x seq_len = {chunk} characters plus a validation part; "
+                        "pass a longer text or lower --batch-size / --seq-len")
+    return text[:-n_val], text[-n_val:]
+
+
+def lm_step(model: CharLM):
+    """The step function the trainer calls: next-character cross-entropy on a (B, T) chunk."""
+    def step(batch, state):
+        x, y = batch
+        logits, state = model(x, state)                           # (B, T, V)
+        loss = F.cross_entropy(logits.flatten(0, 1), y.flatten())
+        return StepOutput(loss, state, n=y.numel())
+    return step
+
+
+def run(o: Options) -> int:
+    seed_everything(o.seed)
+    out = Path(o.out)
+    resume = out / "last.safetensors" if o.resume else None
+    if resume is not None and not resume.is_file():
+        raise UserError(f"nothing to resume: {resume} does not exist")
+    text = read_texts(o.text or [])
+    train_text, val_text = split_text(text, o.val_fraction, o.batch_size * o.seq_len)
+    if resume is not None:   # model and vocabulary come from the checkpoint
+        ck = load_checkpoint(resume)
+        vocab, config = Vocabulary(tuple(ck.config["vocab"])), CharLMConfig(**ck.config["model"])
+    else:
+        vocab = Vocabulary.build(train_text)
+        config = CharLMConfig(len(vocab), o.cell, o.hidden_size, o.num_layers, 0 if o.onehot else o.embedding_dim,
+                              o.dropout, o.recurrent_dropout, o.zoneout)
+    model = CharLM(config)
+    train = StreamBatches(vocab.encode(train_text), o.batch_size, o.seq_len, drop_last=True)
+    val_streams = max(1, min(16, (len(val_text) - 1) // 256))
+    val = StreamBatches(vocab.encode(val_text), val_streams, 256)
+    train_config = TrainConfig(
+        epochs=o.epochs, max_steps=o.max_steps, max_minutes=o.minutes, optimizer=o.optimizer, lr=o.lr,
+        weight_decay=o.weight_decay, schedule=o.schedule, warmup_steps=o.warmup_steps, min_lr_ratio=0.05,
+        clip_norm=o.clip_norm or None, stateful=True, eval_every=o.eval_every, loss_metrics=("perplexity", "bpc"),
+        seed=o.seed, verbose=0 if o.quiet else 1, out_dir=str(out))
+    source = ", ".join(o.text) if o.text else "the Python documentation topics (pydoc_data, standard library)"
+    print(f"charlm: {len(text):,} characters of {source}; {len(vocab)} symbols; "
+          f"{sum(p.numel() for p in model.parameters()):,} parameters ({config.num_layers} x {config.hidden_size} "
+          f"{config.cell}); backend {model.rnn.backend}", file=sys.stderr)
+    trainer = Trainer(model, lm_step(model), train_config,
+                      task_config={"task": "charlm", "model": config.to_dict(), "vocab": list(vocab.chars)})
+    trainer.fit(train, val, resume=str(resume) if resume else None)
+    result = trainer.evaluate(val)
+    print(f"validation: {result['loss']:.4f} nats/char, {result['bpc']:.4f} bits/char, perplexity "
+          f"{result['perplexity']:.3f} after {trainer.global_step} updates "
+          f"({trainer.elapsed / 60:.1f} min); checkpoints in {out}")
+    if o.sample_length:
+        print("sample:")
+        generate(model, vocab, prime="\n", length=o.sample_length, temperature=o.temperature, seed=o.seed)
+    return 0
+
+
+# ---- generation and evaluation from a checkpoint (rnnkit generate / rnnkit evaluate) -------------
+
+def load_model(path: str) -> tuple[CharLM, Vocabulary]:
+    """The language model and vocabulary saved in a charlm checkpoint."""
+    if not Path(path).is_file():
+        raise UserError(f"checkpoint not found: {path}")
+    ck = load_checkpoint(path)
+    if ck.config.get("task") != "charlm":
+        raise UserError(f"{path} is a checkpoint of task {ck.config.get('task')!r}, not of a charlm model")
+    try:
+        config = CharLMConfig(**ck.config["model"])
+        vocab = Vocabulary(tuple(ck.config["vocab"]))
+    except (KeyError, TypeError) as e:
+        raise UserError(f"checkpoint {path} has a malformed charlm config ({e})") from None
+    model = CharLM(config)
+    restore_model(model, ck)
+    return model.eval(), vocab
+
+
+@torch.no_grad()
+def generate(model: CharLM, vocab: Vocabulary, prime: str = "\n", length: int = 400, temperature: float = 0.8,
+             top_k: int = 0, seed: int = 0, stream=None) -> str:
+    """Sample ``length`` characters after ``prime``, printing each as it comes (to ``stream``).
+
+    The prime runs through the network once; then each sampled character is
+    fed back one step at a time with the carried state (no re-running of the
+    prefix). Characters of the prime the vocabulary lacks become UNK.
+    """
+    stream = sys.stdout if stream is None else stream
+    model.eval()
+    generator = torch.Generator().manual_seed(seed)
+    ids = vocab.encode(prime or "\n")[None]                          # (1, P)
+    logits, state = model(ids)
+    logits = logits[:, -1]                                           # (1, V)
+    stream.write(prime)
+    chars = []
+    for _ in range(length):
+        nxt = sample_next(logits, temperature, top_k, generator)     # (1,)
+        char = vocab.chars[int(nxt)]
+        chars.append(char)
+        stream.write(char)
+        stream.flush()
+        logits, state = model.step(nxt, state)
+    stream.write("\n")
+    return "".join(chars)
+
+
+@torch.no_grad()
+def evaluate(model: CharLM, vocab: Vocabulary, text: str) -> dict[str, float]:
+    """Mean next-character loss (nats), bits per character and perplexity over ``text``."""
+    ids = vocab.encode(text)
+    if len(ids) < 2:
+        raise UserError("the text to evaluate needs at least 2 characters")
+    streams = max(1, min(16, (len(ids) - 1) // 256))
+    total, count, state = 0.0, 0, None
+    for x, y in StreamBatches(ids, streams, 256):
+        logits, state = model(x, state)
+        total += float(F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="sum"))
+        count += y.numel()
+    loss = total / count
+    return {"loss": loss, "bpc": loss / LN2, "perplexity": math.exp(loss), "characters": count}

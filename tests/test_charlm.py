@@ -1,0 +1,137 @@
+"""The character-level language model task: it learns, samples reproducibly, and rejects bad input."""
+import io
+import math
+from collections import Counter
+
+import pytest
+import torch
+
+from rnnkit.cli import main
+from rnnkit.data.text import UNK, Vocabulary, builtin_corpus
+from rnnkit.tasks import charlm
+
+WORDS = ("the cat sat on the mat . a dog ran to the red door . my hat is on the cat . "
+         "we saw a big dog and a small cat . ").split()
+
+
+def structured_text(n_words=3000, seed=0) -> str:
+    """Words drawn from a small vocabulary: far more predictable per character than per letter frequency."""
+    g = torch.Generator().manual_seed(seed)
+    picks = torch.randint(0, len(WORDS), (n_words,), generator=g)
+    return " ".join(WORDS[i] for i in picks) + "\n"
+
+
+def unigram_entropy(text: str) -> float:
+    """Entropy in nats of the character frequencies of ``text``: the best loss without context."""
+    counts = Counter(text)
+    n = len(text)
+    return -sum(c / n * math.log(c / n) for c in counts.values())
+
+
+@pytest.fixture(scope="module")
+def text_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("text") / "words.txt"
+    path.write_text(structured_text(), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained(text_file, tmp_path_factory):
+    """One small trained model, shared by the generation and evaluation tests."""
+    out = tmp_path_factory.mktemp("run")
+    train(text_file, out)
+    return out
+
+
+def train(text_file, out, *extra):
+    args = ["train", "charlm", "--text", str(text_file), "--hidden-size", "48", "--num-layers", "1",
+            "--batch-size", "8", "--seq-len", "32", "--lr", "0.01", "--max-steps", "150", "--minutes", "5",
+            "--out", str(out), "--quiet", "--sample-length", "0", *extra]
+    assert main(args) == 0
+
+
+@pytest.mark.parametrize("inputs", [[], ["--onehot"]], ids=["embedding", "onehot"])
+def test_end_to_end_learns_below_unigram_entropy(text_file, tmp_path, capsys, inputs):
+    train(text_file, tmp_path / "run", *inputs)
+    model, vocab = charlm.load_model(str(tmp_path / "run" / "last.safetensors"))
+    assert (model.embed is None) == bool(inputs)
+    text = text_file.read_text()
+    val = text[-int(len(text) * 0.1):]
+    result = charlm.evaluate(model, vocab, val)
+    assert result["loss"] < 0.8 * unigram_entropy(val), (result, unigram_entropy(val))
+    assert result["bpc"] == pytest.approx(result["loss"] / math.log(2))
+    printed = capsys.readouterr().out
+    assert f"{result['loss']:.4f} nats/char" in printed   # the task reports the same figure evaluate computes
+
+
+def test_generate_is_reproducible_and_accepts_unseen_characters(trained, capsys):
+    ck = str(trained / "last.safetensors")
+    outputs = []
+    for seed in (3, 3, 4):
+        capsys.readouterr()
+        assert main(["generate", "--checkpoint", ck, "--prime", "the ∑ cat", "--length", "80",
+                     "--seed", str(seed), "--top-k", "5"]) == 0
+        captured = capsys.readouterr()
+        outputs.append(captured.out)
+        assert "unseen" in captured.err and "∑" in captured.err
+    assert outputs[0] == outputs[1] != outputs[2]
+    assert outputs[0].startswith("the ∑ cat") and len(outputs[0]) == len("the ∑ cat") + 80 + 1
+
+
+def test_generation_uses_the_carried_state(trained):
+    """Step-by-step generation equals re-running the whole prefix (greedy decoding)."""
+    model, vocab = charlm.load_model(str(trained / "last.safetensors"))
+    text = charlm.generate(model, vocab, "the ", 30, temperature=0, stream=io.StringIO())
+    prefix = "the "
+    for char in text:
+        logits, _ = model(vocab.encode(prefix)[None])
+        assert vocab.chars[int(logits[0, -1].argmax())] == char
+        prefix += char
+
+
+def test_evaluate_command(trained, tmp_path, capsys):
+    other = tmp_path / "other.txt"
+    other.write_text("the cat sat on the mat. ünïcode ☃\n" * 20, encoding="utf-8")
+    capsys.readouterr()
+    assert main(["evaluate", "--checkpoint", str(trained / "best.safetensors"), "--text", str(other)]) == 0
+    out = capsys.readouterr().out
+    assert "bits/char" in out and "perplexity" in out and "unseen in training" in out
+
+
+def test_vocabulary_maps_unseen_characters_to_unk():
+    vocab = Vocabulary.build("abca")
+    assert vocab.chars[0] == UNK and len(vocab) == 4
+    assert vocab.decode(vocab.encode("abz")) == "ab" + UNK
+    assert vocab.unknown("abz") == {"z"}
+
+
+def test_builtin_corpus_is_english_text_from_the_standard_library():
+    text = builtin_corpus()
+    assert len(text) > 400_000 and text.count(" the ") > 1000
+
+
+def one_line_error(capsys, argv, fragment):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("rnnkit: error:") and fragment in err, err
+
+
+def test_bad_inputs_are_one_line_errors(tmp_path, capsys):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    binary = tmp_path / "blob.bin"
+    binary.write_bytes(bytes(range(256)) * 4)
+    latin = tmp_path / "latin1.txt"
+    latin.write_bytes("caf\xe9 au lait ".encode("latin-1") * 50)
+    short = tmp_path / "short.txt"
+    short.write_text("just a few words\n")
+    train = ["train", "charlm", "--quiet", "--minutes", "0.1", "--out", str(tmp_path / "run"), "--text"]
+    one_line_error(capsys, train + [str(empty)], "empty")
+    one_line_error(capsys, train + [str(binary)], "binary")
+    one_line_error(capsys, train + [str(latin)], "not UTF-8")
+    one_line_error(capsys, train + [str(short)], "too short")
+    one_line_error(capsys, train + [str(tmp_path / "nope.txt")], "not found")
+    one_line_error(capsys, ["generate", "--checkpoint", str(tmp_path / "missing.safetensors")], "not found")
+    one_line_error(capsys, ["evaluate", "--checkpoint", str(tmp_path / "missing.safetensors"),
+                            "--text", str(short)], "not found")
+    one_line_error(capsys, ["generate", "--checkpoint", str(binary)], "corrupt")
