@@ -22,6 +22,8 @@ VARIANTS = [
     ("Layer-normalised LSTM", "lnlstm", {}, {}),
     ("LSTM + recurrent dropout", "lstm", {}, {"recurrent_dropout": 0.25}),
     ("LSTM + zoneout", "lstm", {}, {"zoneout": 0.1}),
+    ("minGRU (Feng et al. 2024)", "mingru", {}, {}),
+    ("minLSTM (Feng et al. 2024)", "minlstm", {}, {}),
 ]
 
 

@@ -5,6 +5,7 @@ from .gru import GRUCell
 from .jordan import JordanCell
 from .layernorm_lstm import LayerNormLSTMCell
 from .lstm import LSTMCell
+from .minrnn import MinGRUCell, MinLSTMCell
 
 # Registry: the name used by configs, the CLI and reports -> cell class.
 CELLS: dict[str, type[Cell]] = {
@@ -13,7 +14,9 @@ CELLS: dict[str, type[Cell]] = {
     "lstm": LSTMCell,
     "gru": GRUCell,
     "lnlstm": LayerNormLSTMCell,
+    "mingru": MinGRUCell,
+    "minlstm": MinLSTMCell,
 }
 
 __all__ = ["ACTIVATIONS", "CELLS", "Cell", "State", "ElmanCell", "GRUCell", "JordanCell",
-           "LayerNormLSTMCell", "LSTMCell"]
+           "LayerNormLSTMCell", "LSTMCell", "MinGRUCell", "MinLSTMCell"]

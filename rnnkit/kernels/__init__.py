@@ -6,14 +6,16 @@ Backends, in order of preference:
                without projection, GRU in the reset-after form; no recurrent
                dropout, zoneout, peepholes or layer norm.
   "native"     rnnkit's compiled sequence kernels (when built and supported).
+  "scan"       the log-space parallel scan of minGRU / minLSTM (``scan.py``),
+               without recurrent dropout or zoneout.
   "reference"  the Python time loop ``reference.recur``, the specification.
 """
 from __future__ import annotations
 
 from ..cells import Cell, ElmanCell, GRUCell, LSTMCell
-from . import fused, reference
+from . import fused, reference, scan
 
-BACKENDS = ("torch", "native", "reference")
+BACKENDS = ("torch", "native", "scan", "reference")
 
 
 def fused_supports(cell: Cell) -> bool:
@@ -45,12 +47,18 @@ def select_backend(cell: Cell, *, recurrent_dropout: float = 0.0, zoneout: float
     if requested == "torch" and not fused_ok:
         raise ValueError(f"no fused torch op computes {type(cell).__name__} with these options; "
                          "use backend='auto', 'native' or 'reference'")
+    scan_ok = scan.supports(cell) and not recurrent_dropout and not zoneout
+    if requested == "scan" and not scan_ok:
+        raise ValueError(f"the parallel scan computes minGRU/minLSTM without recurrent dropout or zoneout, "
+                         f"not {type(cell).__name__} with these options; use backend='auto' or 'reference'")
     if requested == "native" and not native_supports(cell):
         raise ValueError(f"native kernels are not available for {type(cell).__name__} here")
     if requested != "auto":
         return requested
     if fused_ok:
         return "torch"
+    if scan_ok:
+        return "scan"
     return fallback_backend(cell)
 
 

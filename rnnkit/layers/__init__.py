@@ -1,8 +1,9 @@
 """Sequence layers: the runner, the wrappers and the textbook constructors."""
+from .basic import Dense, Embedding
 from .base import SequenceLayer, lengths_to_mask
 from .recurrent import Recurrent, recur
-from .rnn import GRU, LSTM, RNN, JordanRNN, LayerNormLSTM, SimpleRNN
+from .rnn import GRU, LSTM, RNN, JordanRNN, LayerNormLSTM, MinGRU, MinLSTM, SimpleRNN
 from .wrappers import Bidirectional, Stacked
 
 __all__ = ["SequenceLayer", "lengths_to_mask", "Recurrent", "recur", "RNN", "SimpleRNN", "LSTM", "GRU",
-           "JordanRNN", "LayerNormLSTM", "Bidirectional", "Stacked"]
+           "JordanRNN", "LayerNormLSTM", "MinGRU", "MinLSTM", "Bidirectional", "Stacked", "Embedding", "Dense"]

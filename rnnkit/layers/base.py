@@ -61,6 +61,50 @@ class SequenceLayer(nn.Module):
             out = out.transpose(0, 1) if isinstance(out, torch.Tensor) else tuple(o.transpose(0, 1) for o in out)
         return (out, state) if self.return_state else out
 
+    def step(self, x_t: torch.Tensor, state=None):
+        """One time step of streaming inference: ``(y_t, state)``, equal to running the sequence at once.
+
+        x_t (B, I), or (I,) for one sample; state None (zeros) or a tuple of (N, B, S)
+        tensors ((N, S) for one sample), the layout ``forward`` returns. Inference only:
+        no gradients, no dropout, zoneout as its expectation, so a layer with dropout,
+        recurrent dropout or zoneout must be in eval mode. Bidirectional and go_backwards
+        layers cannot stream (ValueError). kernels/stream.py runs it; ``stream_backend``
+        names the path after the first call.
+        """
+        stream = self.__dict__.get("_stream") or self._start_stream(x_t)
+        if stream[2] and self.training:
+            raise ValueError(f"{type(self).__name__} has dropout, recurrent dropout or zoneout: "
+                             "call .eval() before streaming with step()")
+        return stream[0](x_t, state)
+
+    def stream_cells(self) -> list:
+        """[(cell, zoneout)] per layer, bottom first, for streaming; ValueError if the layer cannot stream."""
+        raise ValueError(f"{type(self).__name__} cannot run one step at a time")
+
+    @property
+    def stream_backend(self) -> str | None:
+        """"native" or "reference" once ``step`` has run, else None."""
+        return self.__dict__.get("_stream", (None, None))[1]
+
+    def _start_stream(self, x_t: torch.Tensor):
+        from ..kernels import stream
+        if self.input_size is None and isinstance(x_t, torch.Tensor):
+            self.build(x_t.shape[-1])
+            self.to(device=x_t.device, dtype=x_t.dtype)
+        random = any(isinstance(v, (int, float)) and v > 0 for m in self.modules()
+                     for v in (getattr(m, a, 0) for a in ("dropout", "recurrent_dropout", "zoneout")))
+        self.__dict__["_stream"] = (*stream.stepper(self.stream_cells()), random)
+        return self.__dict__["_stream"]
+
+    def _apply(self, fn, *args, **kwargs):  # .to(), .double(), ...: the stepper is rebuilt at the next step
+        self.__dict__.pop("_stream", None)
+        return super()._apply(fn, *args, **kwargs)
+
+    def __getstate__(self):  # deepcopy and pickle skip the compiled stepper
+        state = self.__dict__.copy()
+        state.pop("_stream", None)
+        return state
+
     def check_inputs(self, x, state, lengths, mask) -> torch.Tensor | None:
         """Raise ValueError for anything that does not fit; return the (B, T) mask or None."""
         B, T, I = x.shape

@@ -20,7 +20,7 @@ class Recurrent(SequenceLayer):
     zoneout: probability that a state unit keeps its previous value at a step.
     go_backwards: process from the last valid step to the first; outputs
       stay aligned with the input steps (seq[:, t] is the output for x[:, t]).
-    backend: "auto", "torch" (fused op), "native" or "reference".
+    backend: "auto", "torch" (fused op), "native", "scan" (minGRU/minLSTM) or "reference".
     """
 
     num_slots = 1
@@ -40,6 +40,11 @@ class Recurrent(SequenceLayer):
     input_size = property(lambda self: self.cell.input_size)
     output_size = property(lambda self: self.cell.output_size)
     state_sizes = property(lambda self: self.cell.state_sizes)
+
+    def stream_cells(self) -> list:
+        if self.go_backwards:
+            raise ValueError("a go_backwards layer reads each sequence from its end: it cannot stream step by step")
+        return [(self.cell, self.zoneout)]
 
     def sample_masks(self, x: torch.Tensor):
         """(rec_mask, zone) for this call: sampled in training, expectations in evaluation."""
@@ -72,6 +77,8 @@ class Recurrent(SequenceLayer):
         if backend == "reference":
             seq, last, state = recur(self.cell, x, state, mask=mask, rec_mask=rec_mask, zone=zone,
                                      reverse=self.go_backwards, feedback=feedback)
+        elif backend == "scan":
+            seq, last, state = kernels.scan.run(self.cell, x, state, mask=mask, reverse=self.go_backwards)
         else:
             seq, last, state = kernels.native.run(self.cell, x, state, mask=mask, rec_mask=rec_mask,
                                                   zone=zone, reverse=self.go_backwards)

@@ -1,4 +1,4 @@
-"""The textbook layers: SimpleRNN, LSTM, GRU, JordanRNN, LayerNormLSTM.
+"""The textbook layers: SimpleRNN, LSTM, GRU, JordanRNN, LayerNormLSTM, MinGRU, MinLSTM.
 
 Each is a stack of ``Recurrent`` layers (each wrapped in ``Bidirectional``
 when asked), built at the first call if ``input_size`` is not given. The
@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from .. import kernels
-from ..cells import Cell, ElmanCell, GRUCell, JordanCell, LayerNormLSTMCell, LSTMCell
+from ..cells import Cell, ElmanCell, GRUCell, JordanCell, LayerNormLSTMCell, LSTMCell, MinGRUCell, MinLSTMCell
 from .base import SequenceLayer, right_padded_lengths
 from .recurrent import Recurrent
 from .wrappers import MERGE_MODES, Bidirectional, Stacked
@@ -62,7 +62,7 @@ class RNN(SequenceLayer):
                 layer = Bidirectional(layer, self.merge_mode if top else self.merge_mode or "concat")
             layers.append(layer)
             size = layer.output_size
-        self.stack = Stacked(layers, self.dropout)
+        self.stack = Stacked(layers, self.dropout).train(self.training)  # built lazily after .eval(): stay in eval
 
     input_size = property(lambda self: None if self.stack is None else self.stack.input_size)
     output_size = property(lambda self: self.stack.output_size)
@@ -81,6 +81,9 @@ class RNN(SequenceLayer):
             pair = [layer.forward_layer, layer.backward_layer] if self.bidirectional else [layer]
             grid.append([r.cell for r in pair])
         return grid
+
+    def stream_cells(self) -> list:
+        return self.stack.stream_cells()
 
     def run(self, x, state=None, mask=None):
         if self.backend == "torch" and (self.merge_mode in ("concat", None) or self.num_layers == 1):
@@ -119,6 +122,16 @@ class GRU(RNN):
 class LayerNormLSTM(RNN):
     """Layer-normalised LSTM layers (Ba, Kiros & Hinton 2016)."""
     cell_type = LayerNormLSTMCell
+
+
+class MinGRU(RNN):
+    """minGRU layers (Feng et al. 2024): trained with a parallel scan over time (backend "scan")."""
+    cell_type = MinGRUCell
+
+
+class MinLSTM(RNN):
+    """minLSTM layers (Feng et al. 2024): trained with a parallel scan over time (backend "scan")."""
+    cell_type = MinLSTMCell
 
 
 class JordanRNN(RNN):

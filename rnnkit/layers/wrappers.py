@@ -74,6 +74,10 @@ class Bidirectional(SequenceLayer):
         self.forward_layer.build(input_size)
         self.backward_layer.build(input_size)
 
+    def stream_cells(self) -> list:
+        raise ValueError("a Bidirectional layer cannot stream: its backward direction needs the whole "
+                         "sequence before its first output")
+
     def run(self, x, state=None, mask=None):
         sf, sb = split_state(state, [self.forward_layer.num_slots] * 2)
         seq_f, last_f, st_f = self.forward_layer.run(x, sf, mask)
@@ -111,6 +115,9 @@ class Stacked(SequenceLayer):
             if layer.input_size is None:
                 layer.build(input_size)
             input_size = layer.output_size
+
+    def stream_cells(self) -> list:
+        return [c for layer in self.layers for c in layer.stream_cells()]
 
     def run(self, x, state=None, mask=None):
         states = []

@@ -1,0 +1,290 @@
+// Shared pieces of rnnkit's native sequence kernels (one .cpp per cell family, one module).
+//
+// Every kernel reproduces rnnkit/kernels/reference.py `recur` for one cell family:
+//   the input projection of all steps is one matmul before the time loop; the loop runs here
+//   (one recurrent gemm per step into preallocated storage, then one fused elementwise pass over
+//   the batch rows); the weight gradients are one matmul each after the backward loop.
+//
+// Layout: every per-step tensor is (B, T, n), indexed by the step's time t (not its processing
+// order), so a step's B rows are a strided matrix (leading dimension T*n) that BLAS reads and
+// writes in place, and (B*T, n) views feed the matmuls before and after the loop.
+//
+// Calling convention (native.py): an empty tensor means "absent" (no mask, no rec_mask, a cell
+// without that parameter); zone is an empty list or one (B, T, S_k) tensor per state tensor.
+// forward returns {seq, last, final state..., saved...}; backward returns
+// {dx, dstate..., dparams...} with undefined tensors (None) for absent inputs.
+#pragma once
+
+#include <ATen/ATen.h>  // not torch/extension.h: only module.cpp needs pybind, and this compiles faster
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+// glibc's vector maths library (libmvec): declaring the scalar functions SIMD-callable lets -O3
+// vectorise the gate loops. glibc declares them itself only under the full -ffast-math, which
+// build.py does not use (it keeps infinities and NaNs meaningful).
+extern "C" {
+__attribute__((simd("notinbranch"))) float expf(float) noexcept;
+__attribute__((simd("notinbranch"))) double exp(double) noexcept;
+__attribute__((simd("notinbranch"))) float tanhf(float) noexcept;
+__attribute__((simd("notinbranch"))) double tanh(double) noexcept;
+
+// Fortran BLAS, exported by libtorch_cpu (its MKL): called directly, a per-step matmul costs no
+// dispatcher, no tensor views and no allocation.
+void sgemm_(const char* ta, const char* tb, const int* m, const int* n, const int* k, const float* alpha,
+            const float* a, const int* lda, const float* b, const int* ldb, const float* beta, float* c,
+            const int* ldc);
+void dgemm_(const char* ta, const char* tb, const int* m, const int* n, const int* k, const double* alpha,
+            const double* a, const int* lda, const double* b, const int* ldb, const double* beta, double* c,
+            const int* ldc);
+}
+
+namespace rnnkit {
+
+// Before a loop over rows of distinct buffers: they never overlap (at most a row is updated in
+// place, element by element), so the vectoriser need not version the loop on alias checks, which
+// it gives up on past a few pointers and then calls the scalar exp / tanh.
+#define RNNKIT_IVDEP _Pragma("GCC ivdep")
+
+using at::Tensor;
+using Tensors = std::vector<Tensor>;
+using Options = std::vector<std::string>;
+
+inline float exp_(float v) { return ::expf(v); }
+inline double exp_(double v) { return ::exp(v); }
+inline float tanh_(float v) { return ::tanhf(v); }
+inline double tanh_(double v) { return ::tanh(v); }
+template <typename T> inline T sigmoid_(T v) { return T(1) / (T(1) + exp_(-v)); }
+
+// The activations an Elman or Jordan cell may name (cells/base.py ACTIVATIONS).
+enum class Act { Tanh, Relu, Sigmoid, Identity };
+
+inline Act parse_act(const std::string& name) {
+  if (name == "tanh") return Act::Tanh;
+  if (name == "relu") return Act::Relu;
+  if (name == "sigmoid") return Act::Sigmoid;
+  TORCH_CHECK(name == "identity", "rnnkit native: unknown activation ", name);
+  return Act::Identity;
+}
+
+// v (n) <- act(v), in place.
+template <typename T> inline void activate(Act act, T* v, int64_t n) {
+  switch (act) {
+    case Act::Tanh: for (int64_t j = 0; j < n; ++j) v[j] = tanh_(v[j]); break;
+    case Act::Relu: for (int64_t j = 0; j < n; ++j) v[j] = v[j] > T(0) ? v[j] : T(0); break;
+    case Act::Sigmoid: for (int64_t j = 0; j < n; ++j) v[j] = sigmoid_(v[j]); break;
+    case Act::Identity: break;
+  }
+}
+
+// d (n) <- d * act'(pre), with act' written in terms of the activation's output a.
+template <typename T> inline void activate_grad(Act act, const T* a, T* d, int64_t n) {
+  switch (act) {
+    case Act::Tanh: for (int64_t j = 0; j < n; ++j) d[j] *= T(1) - a[j] * a[j]; break;
+    case Act::Relu: for (int64_t j = 0; j < n; ++j) d[j] = a[j] > T(0) ? d[j] : T(0); break;
+    case Act::Sigmoid: for (int64_t j = 0; j < n; ++j) d[j] *= a[j] * (T(1) - a[j]); break;
+    case Act::Identity: break;
+  }
+}
+
+inline void blas_gemm(const char* ta, const int* m, const int* n, const int* k, const float* a, const int* lda,
+                      const float* b, const int* ldb, const float* beta, float* c, const int* ldc) {
+  const float one = 1;
+  sgemm_(ta, "N", m, n, k, &one, a, lda, b, ldb, beta, c, ldc);
+}
+inline void blas_gemm(const char* ta, const int* m, const int* n, const int* k, const double* a, const int* lda,
+                      const double* b, const int* ldb, const double* beta, double* c, const int* ldc) {
+  const double one = 1;
+  dgemm_(ta, "N", m, n, k, &one, a, lda, b, ldb, beta, c, ldc);
+}
+
+// Row-major C (M, N) = A (M, K) @ op(Bm) + beta * C. Bm is (N, K) when b_t (an nn.Linear
+// weight, used as W^T), else (K, N). BLAS is column-major: a row-major X is the column-major
+// X^T, so this computes C^T = op(Bm)^T A^T.
+template <typename T>
+inline void gemm(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* Bm, int64_t ldb, bool b_t,
+                 T beta, T* C, int64_t ldc) {
+  const int m = N, n = M, k = K, la = ldb, lb = lda, lc = ldc;
+  blas_gemm(b_t ? "T" : "N", &m, &n, &k, Bm, &la, A, &lb, &beta, C, &lc);
+}
+
+// f(b) for every batch row, split over torch's threads when a step has enough work (width per row).
+template <typename F> inline void for_rows(int64_t B, int64_t width, const F& f) {
+  at::parallel_for(0, B, std::max<int64_t>(1, 2048 / std::max<int64_t>(width, 1)), [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) f(b);
+  });
+}
+
+// One call: sizes, direction, and the per-sequence multipliers of the reference loop.
+template <typename T> struct Loop {
+  int64_t B, Tn;
+  bool reverse;
+  const bool* mask;   // (B, T): false steps carry the state and output zero; null: every step valid
+  const T* rec_mask;  // (B, S0): recurrent dropout on state[0] before the recurrent matmul; null: none
+  int64_t time(int64_t n) const { return reverse ? Tn - 1 - n : n; }  // processing step n -> time t
+  bool valid(int64_t b, int64_t t) const { return mask == nullptr || mask[b * Tn + t]; }
+};
+
+template <typename T>
+inline Loop<T> make_loop(const Tensor& x, const Tensor& mask, const Tensor& rec_mask, bool reverse) {
+  return {x.size(0), x.size(1), reverse, mask.numel() ? mask.data_ptr<bool>() : nullptr,
+          rec_mask.numel() ? rec_mask.data_ptr<T>() : nullptr};
+}
+
+// One state tensor: its value entering every step, its final value, its zoneout weights.
+template <typename T> struct State {
+  T* in;          // (B, T, S): in[b, t] is the state step t reads
+  T* final;       // (B, S)
+  const T* zone;  // (B, T, S): the weight kept on the previous value; null: no zoneout
+  int64_t S, Tn;
+  T* at(int64_t b, int64_t t) const { return in + (b * Tn + t) * S; }
+  const T* z(int64_t b, int64_t t) const { return zone ? zone + (b * Tn + t) * S : nullptr; }
+};
+
+template <typename T>
+inline State<T> make_state(const Tensor& in, const Tensor& final, const Tensors& zone, size_t k) {
+  return {in.data_ptr<T>(), final.defined() ? final.data_ptr<T>() : nullptr,
+          zone.empty() ? nullptr : zone[k].data_ptr<T>(), in.size(2), in.size(1)};
+}
+
+// (B, T, S) storage of the state entering each step, seeded with s0 at the first processed step.
+inline Tensor state_store(const Tensor& s0, int64_t Tn, bool reverse) {
+  Tensor in = at::empty({s0.size(0), Tn, s0.size(1)}, s0.options());
+  in.select(1, reverse ? Tn - 1 : 0).copy_(s0);
+  return in;
+}
+
+// (B*T, n) view of a (B, T, n) tensor: the rows the matmuls before and after the loop read.
+inline Tensor flat(const Tensor& t) { return t.reshape({-1, t.size(-1)}); }
+
+// The recurrent inputs of all steps (B, T, S0): state[0] entering each step times rec_mask.
+inline Tensor recurrent_inputs(const Tensor& in, const Tensor& rec_mask) {
+  return rec_mask.numel() ? in * rec_mask.unsqueeze(1) : in;
+}
+
+// The reference loop's zoneout then mask, for row b at processing step n: writes the state after
+// the step (into the next step's slot, or the final state) from the state before it and the
+// cell's candidate (S values). Returns the row written.
+template <typename T>
+inline const T* settle(const Loop<T>& L, const State<T>& s, int64_t b, int64_t n, const T* cand) {
+  const int64_t t = L.time(n), S = s.S;
+  const T* prev = s.at(b, t);
+  T* next = n + 1 < L.Tn ? s.at(b, L.time(n + 1)) : s.final + b * S;
+  const T* z = s.z(b, t);
+  if (!L.valid(b, t)) {
+    std::copy(prev, prev + S, next);
+  } else if (z) {
+    RNNKIT_IVDEP
+    for (int64_t j = 0; j < S; ++j) next[j] = z[j] * prev[j] + (T(1) - z[j]) * cand[j];
+  } else {
+    std::copy(cand, cand + S, next);
+  }
+  return next;
+}
+
+// Step t's output for row b: state[0] after the step where valid, else zero; `last` keeps the
+// output of the row's latest valid step. seq (B, T, S0), last (B, S0).
+template <typename T>
+inline void emit(const Loop<T>& L, int64_t b, int64_t t, const T* h, int64_t S, T* seq, T* last) {
+  T* out = seq + (b * L.Tn + t) * S;
+  if (L.valid(b, t)) {
+    std::copy(h, h + S, out);
+    std::copy(h, h + S, last + b * S);
+  } else {
+    std::fill(out, out + S, T(0));
+  }
+}
+
+// The adjoint of settle and emit for row b at step t. g (S) holds the gradient on the state after
+// the step and becomes the direct gradient on the state before it (the cell's own terms are added
+// later); dcand (S) receives the gradient on the cell's candidate. dout, dlast: gradients on the
+// step's output and on `last` (state 0 only; null where they do not reach this step).
+template <typename T>
+inline void unsettle(const Loop<T>& L, const State<T>& s, int64_t b, int64_t t, T* g, const T* dout,
+                     const T* dlast, T* dcand) {
+  const int64_t S = s.S;
+  if (!L.valid(b, t)) {
+    std::fill(dcand, dcand + S, T(0));
+    return;
+  }
+  if (dout) {
+    RNNKIT_IVDEP
+    for (int64_t j = 0; j < S; ++j) g[j] += dout[j];
+  }
+  if (dlast) {
+    RNNKIT_IVDEP
+    for (int64_t j = 0; j < S; ++j) g[j] += dlast[j];
+  }
+  const T* z = s.z(b, t);
+  if (z) {
+    RNNKIT_IVDEP
+    for (int64_t j = 0; j < S; ++j) {
+      dcand[j] = (T(1) - z[j]) * g[j];
+      g[j] = z[j] * g[j];
+    }
+  } else {
+    std::copy(g, g + S, dcand);
+    std::fill(g, g + S, T(0));
+  }
+}
+
+// For each row, the time of its last valid step in processing order (-1: none); `last` is its output.
+template <typename T> inline std::vector<int64_t> last_steps(const Loop<T>& L) {
+  std::vector<int64_t> tl(L.B, -1);
+  for (int64_t b = 0; b < L.B; ++b)
+    for (int64_t n = 0; n < L.Tn; ++n)
+      if (L.valid(b, L.time(n))) tl[b] = L.time(n);
+  return tl;
+}
+
+// The B rows of step t's recurrent input, state[0] times rec_mask: {pointer, leading dimension}.
+// Without recurrent dropout these are the stored states themselves; with it, buf (B, S0).
+template <typename T>
+inline std::pair<const T*, int64_t> recurrent_input(const Loop<T>& L, const State<T>& s, int64_t t, T* buf) {
+  if (!L.rec_mask) return {s.at(0, t), L.Tn * s.S};
+  const int64_t S = s.S;
+  for_rows(L.B, S, [&](int64_t b) {
+    const T* h = s.at(b, t);
+    const T* m = L.rec_mask + b * S;
+    RNNKIT_IVDEP
+    for (int64_t j = 0; j < S; ++j) buf[b * S + j] = h[j] * m[j];
+  });
+  return {buf, S};
+}
+
+// g0 (B, S0) += rec_mask * (buf + dG (B, G) @ W (G, S0)): the gradient reaching state[0] through
+// the recurrent matmul. buf (B, S0) holds a partial gradient on the recurrent input when
+// `partial` (GRU's reset-before candidate), else it is scratch.
+template <typename T>
+inline void recurrent_grad(const Loop<T>& L, const T* dG, int64_t ldg, const T* W, int64_t G, int64_t S0, T* g0,
+                           T* buf, bool partial = false) {
+  if (!L.rec_mask && !partial) {
+    gemm(L.B, S0, G, dG, ldg, W, S0, false, T(1), g0, S0);
+    return;
+  }
+  gemm(L.B, S0, G, dG, ldg, W, S0, false, partial ? T(1) : T(0), buf, S0);
+  for_rows(L.B, S0, [&](int64_t b) {
+    const T* m = L.rec_mask ? L.rec_mask + b * S0 : nullptr;
+    RNNKIT_IVDEP
+    for (int64_t j = 0; j < S0; ++j) g0[b * S0 + j] += (m ? m[j] : T(1)) * buf[b * S0 + j];
+  });
+}
+
+// The kernels, one family per file.
+#define RNNKIT_KERNEL(name)                                                                                     \
+  Tensors name##_forward(const Tensor& x, const Tensors& state, const Tensors& params, const Tensor& mask,      \
+                         const Tensor& rec_mask, const Tensors& zone, bool reverse, const Options& options);   \
+  Tensors name##_backward(const Tensor& dseq, const Tensor& dlast, const Tensors& dfinal, const Tensor& x,      \
+                          const Tensors& params, const Tensor& mask, const Tensor& rec_mask, const Tensors& zone, \
+                          bool reverse, const Options& options, const Tensors& saved, bool need_dx);
+RNNKIT_KERNEL(elman)
+RNNKIT_KERNEL(jordan)
+RNNKIT_KERNEL(lstm)
+RNNKIT_KERNEL(gru)
+RNNKIT_KERNEL(lnlstm)
+#undef RNNKIT_KERNEL
+
+}  // namespace rnnkit

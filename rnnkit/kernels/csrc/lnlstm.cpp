@@ -1,0 +1,169 @@
+// Layer-normalised LSTM sequence kernel (cells/layernorm_lstm.py; gates i, f, g, o).
+#include "common.h"
+
+namespace rnnkit {
+namespace {
+
+constexpr double kEps = 1e-5;  // LayerNormLSTMCell.eps
+
+// v (n) <- (v - mean) * rstd in place; returns rstd (biased variance, as F.layer_norm).
+template <typename T> inline T normalise(T* v, int64_t n) {
+  T mean = 0, var = 0;
+  RNNKIT_IVDEP
+  for (int64_t j = 0; j < n; ++j) mean += v[j];
+  mean /= T(n);
+  RNNKIT_IVDEP
+  for (int64_t j = 0; j < n; ++j) var += (v[j] - mean) * (v[j] - mean);
+  const T rstd = T(1) / std::sqrt(var / T(n) + T(kEps));
+  RNNKIT_IVDEP
+  for (int64_t j = 0; j < n; ++j) v[j] = (v[j] - mean) * rstd;
+  return rstd;
+}
+
+// The gradient on the input of a normalisation from dxh (n), the gradient on its normalised
+// output xh: out = rstd * (dxh - mean(dxh) - xh * mean(dxh * xh)).
+template <typename T> inline void normalise_grad(const T* xh, const T* dxh, T rstd, T* out, int64_t n) {
+  T m1 = 0, m2 = 0;
+  RNNKIT_IVDEP
+  for (int64_t j = 0; j < n; ++j) m1 += dxh[j], m2 += dxh[j] * xh[j];
+  m1 /= T(n);
+  m2 /= T(n);
+  RNNKIT_IVDEP
+  for (int64_t j = 0; j < n; ++j) out[j] = rstd * (dxh[j] - m1 - xh[j] * m2);
+}
+
+// params: weight_ih (4H, I), weight_hh (4H, H), bias (4H), ln_ih_weight, ln_hh_weight (4H),
+// ln_c_weight, ln_c_bias (H). The input side LN(W_ih x) of all steps runs before the loop.
+// saved: Gs (B, T, 4H) activations; XR (B*T, 4H) = W_ih x with its LN mean, rstd;
+// Xh (B, T, 4H) normalised W_hh h_rec, rh (B, T); Cn (B, T, H) normalised candidate cell, rc (B, T);
+// Hin, Cin (B, T, H) the states entering each step.
+template <typename T>
+Tensors lnlstm_fwd(const Tensor& x, const Tensors& state, const Tensors& p, const Tensor& mask, const Tensor& rec_mask,
+                   const Tensors& zone, bool reverse) {
+  const Loop<T> L = make_loop<T>(x, mask, rec_mask, reverse);
+  const int64_t B = L.B, Tn = L.Tn, G = p[0].size(0), H = G / 4;
+  Tensor XR = at::mm(flat(x), p[0].t());
+  auto [XN, mean_x, rstd_x] = at::native_layer_norm(XR, {G}, p[3], std::nullopt, kEps);
+  Tensor Gs = XN.add_(p[2]).view({B, Tn, G});
+  Tensor Xh = at::empty({B, Tn, G}, x.options()), rh = at::empty({B, Tn}, x.options());
+  Tensor Cn = at::empty({B, Tn, H}, x.options()), rc = at::empty({B, Tn}, x.options());
+  Tensor Hin = state_store(state[0], Tn, reverse), Cin = state_store(state[1], Tn, reverse);
+  Tensor hT = at::empty_like(state[0]), cT = at::empty_like(state[1]);
+  Tensor seq = at::empty({B, Tn, H}, x.options()), last = at::zeros_like(state[0]);
+  Tensor hcand = at::empty({B, H}, x.options()), ccand = at::empty({B, H}, x.options()), buf = at::empty_like(hcand);
+  const State<T> sh = make_state<T>(Hin, hT, zone, 0), sc = make_state<T>(Cin, cT, zone, 1);
+  T *gs = Gs.data_ptr<T>(), *xh = Xh.data_ptr<T>(), *rhp = rh.data_ptr<T>(), *cn = Cn.data_ptr<T>();
+  T *rcp = rc.data_ptr<T>(), *hc = hcand.data_ptr<T>(), *cc = ccand.data_ptr<T>();
+  T *out = seq.data_ptr<T>(), *lst = last.data_ptr<T>();
+  const T *W_hh = p[1].data_ptr<T>(), *g_hh = p[4].data_ptr<T>(), *g_c = p[5].data_ptr<T>(), *b_c = p[6].data_ptr<T>();
+  for (int64_t n = 0; n < Tn; ++n) {
+    const int64_t t = L.time(n);
+    auto [h, ld] = recurrent_input(L, sh, t, buf.data_ptr<T>());
+    gemm(B, G, H, h, ld, W_hh, H, true, T(0), xh + t * G, Tn * G);  // h_rec W_hh^T
+    for_rows(B, G, [&](int64_t b) {
+      const int64_t r = b * Tn + t;
+      T *gi = gs + r * G, *v = xh + r * G, *c = cc + b * H, *cnr = cn + r * H, *hh = hc + b * H;
+      T *gf = gi + H, *gg = gi + 2 * H, *go = gi + 3 * H;
+      const T* c0 = sc.at(b, t);
+      rhp[r] = normalise(v, G);
+      RNNKIT_IVDEP
+      for (int64_t j = 0; j < G; ++j) gi[j] += g_hh[j] * v[j];
+      RNNKIT_IVDEP
+      for (int64_t j = 0; j < 2 * H; ++j) gi[j] = sigmoid_(gi[j]);  // i and f
+      RNNKIT_IVDEP
+      for (int64_t j = 0; j < H; ++j) {
+        gg[j] = tanh_(gg[j]);
+        go[j] = sigmoid_(go[j]);
+        c[j] = gf[j] * c0[j] + gi[j] * gg[j];
+        cnr[j] = c[j];
+      }
+      rcp[r] = normalise(cnr, H);
+      RNNKIT_IVDEP
+      for (int64_t j = 0; j < H; ++j) hh[j] = go[j] * tanh_(g_c[j] * cnr[j] + b_c[j]);
+      settle(L, sc, b, n, c);
+      emit(L, b, t, settle(L, sh, b, n, hh), H, out, lst);
+    });
+  }
+  return {seq, last, hT, cT, Gs, XR, mean_x, rstd_x, Xh, rh, Cn, rc, Hin, Cin};
+}
+
+template <typename T>
+Tensors lnlstm_bwd(const Tensor& dseq, const Tensor& dlast, const Tensors& dfinal, const Tensor& x, const Tensors& p,
+                   const Tensor& mask, const Tensor& rec_mask, const Tensors& zone, bool reverse, const Tensors& saved,
+                   bool need_dx) {
+  const Loop<T> L = make_loop<T>(x, mask, rec_mask, reverse);
+  const int64_t B = L.B, Tn = L.Tn, G = p[0].size(0), H = G / 4;
+  const Tensor &Gs = saved[0], &XR = saved[1], &Xh = saved[4], &Cn = saved[6], &Hin = saved[8], &Cin = saved[9];
+  const State<T> sh = make_state<T>(Hin, Tensor(), zone, 0), sc = make_state<T>(Cin, Tensor(), zone, 1);
+  // dG: on the gate pre-activations; dR: on h_rec W_hh^T before its LN; dY: on LN(c) (for its gain, shift).
+  Tensor dG = at::empty_like(Gs), dR = at::empty_like(Gs), dY = at::empty({B, Tn, H}, x.options());
+  Tensor gh = dfinal[0].clone(), gc = dfinal[1].clone(), dh = at::empty_like(gh), dc = at::empty_like(gc);
+  Tensor scratch = at::empty({B, G}, x.options()), buf = at::empty_like(gh);
+  const T *gs = Gs.data_ptr<T>(), *xh = Xh.data_ptr<T>(), *rh = saved[5].data_ptr<T>(), *cn = Cn.data_ptr<T>();
+  const T *rc = saved[7].data_ptr<T>(), *dout = dseq.data_ptr<T>(), *dl = dlast.data_ptr<T>();
+  const T *W_hh = p[1].data_ptr<T>(), *g_hh = p[4].data_ptr<T>(), *g_c = p[5].data_ptr<T>(), *b_c = p[6].data_ptr<T>();
+  T *dg = dG.data_ptr<T>(), *dr = dR.data_ptr<T>(), *dy = dY.data_ptr<T>(), *ghp = gh.data_ptr<T>();
+  T *gcp = gc.data_ptr<T>(), *dhp = dh.data_ptr<T>(), *dcp = dc.data_ptr<T>(), *sp = scratch.data_ptr<T>();
+  const std::vector<int64_t> tl = last_steps(L);
+  for (int64_t n = Tn - 1; n >= 0; --n) {
+    const int64_t t = L.time(n);
+    for_rows(B, G, [&](int64_t b) {
+      const int64_t r = b * Tn + t;
+      T *d = dhp + b * H, *dcb = dcp + b * H, *g0 = gcp + b * H, *dyr = dy + r * H, *dgr = dg + r * G;
+      T* tmp = sp + b * G;  // (4H) scratch: gradients on LN(c), then on the normalised W_hh h_rec
+      unsettle(L, sh, b, t, ghp + b * H, dout + r * H, tl[b] == t ? dl + b * H : nullptr, d);
+      unsettle(L, sc, b, t, g0, (const T*)nullptr, (const T*)nullptr, dcb);
+      const T *gi = gs + r * G, *gf = gi + H, *gg = gi + 2 * H, *go = gi + 3 * H, *cnr = cn + r * H;
+      const T* c0 = sc.at(b, t);
+      RNNKIT_IVDEP
+      for (int64_t j = 0; j < H; ++j) {
+        const T ty = tanh_(g_c[j] * cnr[j] + b_c[j]);
+        dgr[3 * H + j] = d[j] * ty * go[j] * (T(1) - go[j]);
+        dyr[j] = d[j] * go[j] * (T(1) - ty * ty);
+        tmp[j] = dyr[j] * g_c[j];
+      }
+      normalise_grad(cnr, tmp, rc[r], tmp + H, H);
+      RNNKIT_IVDEP
+      for (int64_t j = 0; j < H; ++j) {
+        const T dcj = dcb[j] + tmp[H + j];
+        g0[j] += dcj * gf[j];
+        dgr[j] = dcj * gg[j] * gi[j] * (T(1) - gi[j]);
+        dgr[H + j] = dcj * c0[j] * gf[j] * (T(1) - gf[j]);
+        dgr[2 * H + j] = dcj * gi[j] * (T(1) - gg[j] * gg[j]);
+      }
+      RNNKIT_IVDEP
+      for (int64_t j = 0; j < G; ++j) tmp[j] = dgr[j] * g_hh[j];
+      normalise_grad(xh + r * G, tmp, rh[r], dr + r * G, G);
+    });
+    recurrent_grad(L, dr + t * G, Tn * G, W_hh, G, H, ghp, buf.data_ptr<T>());
+  }
+  Tensor dGf = flat(dG), dYf = flat(dY);
+  auto [dXR, dg_ih, unused] = at::native_layer_norm_backward(dGf, XR, {G}, saved[2], saved[3], p[3], std::nullopt,
+                                                             {true, true, false});
+  return {need_dx ? at::mm(dXR, p[0]).view_as(x) : Tensor(), gh, gc, at::mm(dXR.t(), flat(x)),
+          at::mm(flat(dR).t(), flat(recurrent_inputs(Hin, rec_mask))), dGf.sum(0), dg_ih,
+          (dGf * flat(Xh)).sum(0), (dYf * flat(Cn)).sum(0), dYf.sum(0)};
+}
+
+}  // namespace
+
+Tensors lnlstm_forward(const Tensor& x, const Tensors& state, const Tensors& params, const Tensor& mask,
+                       const Tensor& rec_mask, const Tensors& zone, bool reverse, const Options&) {
+  Tensors out;
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lnlstm_forward", [&] {
+    out = lnlstm_fwd<scalar_t>(x, state, params, mask, rec_mask, zone, reverse);
+  });
+  return out;
+}
+
+Tensors lnlstm_backward(const Tensor& dseq, const Tensor& dlast, const Tensors& dfinal, const Tensor& x,
+                        const Tensors& params, const Tensor& mask, const Tensor& rec_mask, const Tensors& zone,
+                        bool reverse, const Options&, const Tensors& saved, bool need_dx) {
+  Tensors out;
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lnlstm_backward", [&] {
+    out = lnlstm_bwd<scalar_t>(dseq, dlast, dfinal, x, params, mask, rec_mask, zone, reverse, saved, need_dx);
+  });
+  return out;
+}
+
+}  // namespace rnnkit

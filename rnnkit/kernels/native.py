@@ -1,0 +1,121 @@
+"""Native sequence kernels: the whole time loop of a cell, forward and backward, in C++.
+
+One kernel per cell family (``csrc/<family>.cpp``; ``csrc/common.h`` holds the loop's
+bookkeeping and says how the work is laid out), each computing exactly ``reference.recur`` for
+its cell: any mask, recurrent dropout, zoneout, reverse. The module is compiled by
+``build.load`` at the first call of ``run``, never at import; if it cannot be built, ``run``
+falls back to the reference loop (``build.load`` has warned once, naming the reason).
+"""
+from __future__ import annotations
+
+import torch
+from torch.autograd.function import once_differentiable
+
+from ..cells import Cell, ElmanCell, GRUCell, JordanCell, LayerNormLSTMCell, LSTMCell
+from ..cells.base import activation_name
+from . import build, reference
+
+MODULE = "rnnkit_native"
+SOURCES = ("module.cpp", "elman_jordan.cpp", "lstm.cpp", "gru.cpp", "lnlstm.cpp")
+
+# Cell type -> (kernel family, the parameters it takes in order; an absent one is passed empty).
+KERNELS = {
+    ElmanCell: ("elman", ("weight_ih", "weight_hh", "bias_ih", "bias_hh")),
+    JordanCell: ("jordan", ("weight_ih", "weight_yh", "bias_h", "weight_hy", "bias_y")),
+    LSTMCell: ("lstm", ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr", "weight_c")),
+    GRUCell: ("gru", ("weight_ih", "weight_hh", "bias_ih", "bias_hh")),
+    LayerNormLSTMCell: ("lnlstm", ("weight_ih", "weight_hh", "bias", "ln_ih_weight", "ln_hh_weight",
+                                   "ln_c_weight", "ln_c_bias")),
+}
+
+
+def kernel_options(cell: Cell) -> list[str] | None:
+    """The kernel's options for ``cell``, or None when no kernel computes it (a custom activation)."""
+    if type(cell) is GRUCell:
+        return ["reset_after" if cell.reset_after else "reset_before"]
+    if type(cell) is ElmanCell:
+        names = [activation_name(cell.activation)]
+    elif type(cell) is JordanCell:
+        names = [activation_name(cell.activation), activation_name(cell.output_activation)]
+    else:
+        names = []
+    return None if None in names else names
+
+
+def supports(cell: Cell) -> bool:
+    """True when a kernel computes ``cell`` and the module can be built here (never builds)."""
+    return type(cell) in KERNELS and kernel_options(cell) is not None and build.unavailable_reason() is None
+
+
+def load():
+    """The compiled module (built on first use, cached), or None if it cannot be built."""
+    return build.load(MODULE, SOURCES)
+
+
+def run(cell: Cell, x: torch.Tensor, state: tuple, *, mask=None, rec_mask=None, zone=None, reverse: bool = False):
+    """``reference.recur`` for ``cell``, computed by its native kernel: returns (seq, last, state).
+
+    x (B, T, I); state tuple of (B, S); mask (B, T) bool; rec_mask (B, S0); zone one (B, T, S)
+    per state tensor (see reference.recur). Differentiable in x, state and the cell's parameters.
+    """
+    options = kernel_options(cell) if type(cell) in KERNELS else None
+    # The kernels are CPU float32/float64 code; anything else is the reference loop's.
+    native_input = x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64)
+    module = load() if native_input and options is not None else None
+    if module is None:
+        return reference.recur(cell, x, state, mask=mask, rec_mask=rec_mask, zone=zone, reverse=reverse)
+    family, names = KERNELS[type(cell)]
+    B, T, _ = x.shape
+    absent = x.new_empty(0)
+    params = [absent if p is None else p.contiguous() for p in (getattr(cell, n) for n in names)]
+    zone = [] if zone is None else [z.to(x.dtype).expand(B, T, s).contiguous() for z, s in zip(zone, cell.state_sizes)]
+    spec = Spec(module, family, options, reverse, len(zone), len(state), len(params))
+    seq, last, *final = Sequence.apply(
+        spec, x.contiguous(), absent.bool() if mask is None else mask.to(torch.bool).contiguous(),
+        absent if rec_mask is None else rec_mask.to(x.dtype).contiguous(), *zone,
+        *(s.contiguous() for s in state), *params)
+    return seq, last, tuple(final)
+
+
+class Spec:
+    """What a Sequence call runs: the kernel family, its options, and how its tensors are grouped."""
+
+    def __init__(self, module, family, options, reverse, n_zone, n_state, n_params):
+        self.forward = getattr(module, family + "_forward")
+        self.backward = getattr(module, family + "_backward")
+        self.options, self.reverse = options, reverse
+        self.n_zone, self.n_state, self.n_params = n_zone, n_state, n_params
+
+    def split(self, tensors):
+        """tensors = zone..., state..., params... -> the three lists."""
+        a, b = self.n_zone, self.n_zone + self.n_state
+        return list(tensors[:a]), list(tensors[a:b]), list(tensors[b:])
+
+
+class Sequence(torch.autograd.Function):
+    """One native kernel over a sequence; its backward is the kernel's native backward pass.
+
+    Saved for backward: the inputs, and what the kernel says it needs (gate activations and the
+    states entering each step, per cell family; see the kernel's file).
+    """
+
+    @staticmethod
+    def forward(ctx, spec: Spec, x, mask, rec_mask, *tensors):
+        zone, state, params = spec.split(tensors)
+        out = spec.forward(x, state, params, mask, rec_mask, zone, spec.reverse, spec.options)
+        seq, last, final, saved = out[0], out[1], out[2:2 + spec.n_state], out[2 + spec.n_state:]
+        ctx.spec = spec
+        ctx.save_for_backward(x, mask, rec_mask, *zone, *params, *saved)
+        return (seq, last, *final)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, dseq, dlast, *dfinal):
+        spec = ctx.spec
+        x, mask, rec_mask, *rest = ctx.saved_tensors
+        zone, params = rest[:spec.n_zone], rest[spec.n_zone:spec.n_zone + spec.n_params]
+        saved = rest[spec.n_zone + spec.n_params:]
+        grads = spec.backward(dseq.contiguous(), dlast.contiguous(), [d.contiguous() for d in dfinal], x, params,
+                              mask, rec_mask, zone, spec.reverse, spec.options, saved, ctx.needs_input_grad[1])
+        dx, dstate, dparams = grads[0], grads[1:1 + spec.n_state], grads[1 + spec.n_state:]
+        return (None, dx, None, None, *[None] * spec.n_zone, *dstate, *dparams)
