@@ -212,3 +212,21 @@ def test_bad_train_options():
         Trainer(TinyLM(), None, TrainConfig(optimizer="adagrad"))
     with pytest.raises(ValueError, match="unknown schedule"):
         Trainer(TinyLM(), None, TrainConfig(schedule="linear")).fit([])
+
+
+def test_cosine_spans_a_time_budget():
+    """With max_minutes the cosine follows the share of the budget spent (whichever of steps and time is ahead)."""
+    from rnnkit.train.optim import make_scheduler
+    opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=1.0)
+    with pytest.raises(ValueError, match="time budget"):
+        make_scheduler(opt, "cosine")
+    sched = make_scheduler(opt, "cosine", min_lr_ratio=0.1, timed=True)
+    factor = sched.lr_lambdas[0]
+    assert factor(5) == pytest.approx(1.0)            # no time spent: the peak, whatever the step
+    factor.time_fraction = 0.5
+    assert factor(5) == pytest.approx(0.55)           # halfway down the cosine
+    factor.time_fraction = 1.0
+    assert factor(5) == pytest.approx(0.1)
+    both = make_scheduler(opt, "cosine", total_steps=10, timed=True).lr_lambdas[0]
+    both.time_fraction = 0.2
+    assert both(5) == pytest.approx(0.5)              # steps are ahead of time here

@@ -17,12 +17,7 @@ from torch import nn
 
 from .. import layers
 
-# --cell name → the layer that runs it
-RNN_LAYERS = {"lstm": layers.LSTM, "gru": layers.GRU, "rnn": layers.SimpleRNN, "jordan": layers.JordanRNN,
-              "lnlstm": layers.LayerNormLSTM}
-for _name in ("MinGRU", "MinLSTM"):
-    if hasattr(layers, _name):
-        RNN_LAYERS[_name.lower()] = getattr(layers, _name)
+RNN_LAYERS = layers.BY_CELL   # --cell name -> the layer that runs it
 
 
 @dataclass
@@ -30,7 +25,7 @@ class CharLMConfig:
     """Everything needed to rebuild a CharLM (saved beside its weights)."""
 
     vocab_size: int
-    cell: str = "lstm"
+    cell: str = "gru"
     hidden_size: int = 512
     num_layers: int = 2
     embedding_dim: int = 64  # 0: one-hot inputs (the textbook form)

@@ -11,10 +11,7 @@ from torch import nn
 
 from .. import layers
 
-CELLS = {"rnn": layers.SimpleRNN, "lstm": layers.LSTM, "gru": layers.GRU, "lnlstm": layers.LayerNormLSTM}
-for _name in ("MinGRU", "MinLSTM"):
-    if hasattr(layers, _name):
-        CELLS[_name.lower()] = getattr(layers, _name)
+CELLS = layers.BY_CELL
 
 
 @dataclass
@@ -35,7 +32,7 @@ class SequenceRegressor(nn.Module):
         self.config = config
         self.rnn = CELLS[config.cell](config.hidden_size, input_size=config.input_size,
                                       num_layers=config.num_layers)
-        self.head = nn.Linear(config.hidden_size, config.output_size)
+        self.head = nn.Linear(self.rnn.output_size, config.output_size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.rnn(x))   # (B, O)

@@ -35,7 +35,7 @@ class Options:
     text: list[str] | None = option(None, "UTF-8 text files to learn (default: the Python documentation topics "
                                           "in the standard library)", "data", metavar="FILE")
     val_fraction: float = option(0.1, "the last part of the text held out for validation", "data")
-    cell: str = option("lstm", "recurrent cell", "model", choices=tuple(sorted(RNN_LAYERS)))
+    cell: str = option("gru", "recurrent cell", "model", choices=tuple(sorted(RNN_LAYERS)))
     hidden_size: int = option(512, "units per layer", "model")
     num_layers: int = option(2, "stacked layers", "model")
     embedding_dim: int = option(64, "size of the learned character embedding", "model")
@@ -49,7 +49,7 @@ class Options:
     batch_size: int = option(64, "parallel streams per batch", "training")
     seq_len: int = option(100, "characters per chunk: truncated BPTT length (k1 = k2)", "training")
     optimizer: str = option("adamw", "optimizer", "training", choices=tuple(sorted(OPTIMIZERS)))
-    lr: float = option(3e-3, "peak learning rate", "training")
+    lr: float = option(5e-3, "peak learning rate", "training")
     weight_decay: float = option(0.0, "decoupled weight decay (adamw)", "training")
     schedule: str = option("cosine", "learning-rate schedule (cosine spans --minutes when given)", "training",
                            choices=SCHEDULES)
