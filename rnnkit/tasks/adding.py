@@ -17,7 +17,7 @@ from ..errors import UserError
 from ..models.regressor import CELLS, RegressorConfig, SequenceRegressor
 from ..train import StepOutput, TensorBatches, Trainer, TrainConfig, load_checkpoint, seed_everything
 from ..train.optim import OPTIMIZERS, SCHEDULES
-from .options import option
+from .options import option, resume_path
 
 BASELINE_MSE = 1 / 6   # Var(u1 + u2) for two independent U(0, 1) values
 
@@ -70,9 +70,7 @@ def adding_data(n: int, seq_len: int, seed: int) -> tuple[torch.Tensor, torch.Te
 def run(o: Options) -> int:
     seed_everything(o.seed)
     out = Path(o.out)
-    resume = out / "last.safetensors" if o.resume else None
-    if resume is not None and not resume.is_file():
-        raise UserError(f"nothing to resume: {resume} does not exist")
+    resume = resume_path(o.out, o.resume)
     config = RegressorConfig(input_size=2, cell=o.cell, hidden_size=o.hidden_size, num_layers=o.num_layers)
     if resume is not None:   # the model is rebuilt from the checkpoint's own config
         config = RegressorConfig(**load_checkpoint(resume).config["model"])

@@ -25,7 +25,7 @@ from ..errors import UserError
 from ..models.charlm import RNN_LAYERS, CharLM, CharLMConfig, sample_next
 from ..train import StepOutput, Trainer, TrainConfig, load_checkpoint, restore_model, seed_everything
 from ..train.optim import OPTIMIZERS, SCHEDULES
-from .options import option
+from .options import option, resume_path
 
 LN2 = math.log(2)
 
@@ -89,6 +89,11 @@ def split_text(text: str, val_fraction: float, chunk: int) -> tuple[str, str]:
     return text[:-n_val], text[-n_val:]
 
 
+def eval_batches(ids: torch.Tensor) -> StreamBatches:
+    """Up to 16 contiguous streams in chunks of 256: evaluation carries the state through the whole text."""
+    return StreamBatches(ids, max(1, min(16, (len(ids) - 1) // 256)), 256)
+
+
 def lm_step(model: CharLM):
     """The step function the trainer calls: next-character cross-entropy on a (B, T) chunk."""
     def step(batch, state):
@@ -102,9 +107,7 @@ def lm_step(model: CharLM):
 def run(o: Options) -> int:
     seed_everything(o.seed)
     out = Path(o.out)
-    resume = out / "last.safetensors" if o.resume else None
-    if resume is not None and not resume.is_file():
-        raise UserError(f"nothing to resume: {resume} does not exist")
+    resume = resume_path(o.out, o.resume)
     text = read_texts(o.text or [])
     train_text, val_text = split_text(text, o.val_fraction, o.batch_size * o.seq_len)
     if resume is not None:   # model and vocabulary come from the checkpoint
@@ -116,8 +119,7 @@ def run(o: Options) -> int:
                               o.dropout, o.recurrent_dropout, o.zoneout)
     model = CharLM(config)
     train = StreamBatches(vocab.encode(train_text), o.batch_size, o.seq_len, drop_last=True)
-    val_streams = max(1, min(16, (len(val_text) - 1) // 256))
-    val = StreamBatches(vocab.encode(val_text), val_streams, 256)
+    val = eval_batches(vocab.encode(val_text))
     train_config = TrainConfig(
         epochs=o.epochs, max_steps=o.max_steps, max_minutes=o.minutes, optimizer=o.optimizer, lr=o.lr,
         weight_decay=o.weight_decay, schedule=o.schedule, warmup_steps=o.warmup_steps, min_lr_ratio=0.05,
@@ -193,9 +195,8 @@ def evaluate(model: CharLM, vocab: Vocabulary, text: str) -> dict[str, float]:
     ids = vocab.encode(text)
     if len(ids) < 2:
         raise UserError("the text to evaluate needs at least 2 characters")
-    streams = max(1, min(16, (len(ids) - 1) // 256))
     total, count, state = 0.0, 0, None
-    for x, y in StreamBatches(ids, streams, 256):
+    for x, y in eval_batches(ids):
         logits, state = model(x, state)
         total += float(F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="sum"))
         count += y.numel()

@@ -117,3 +117,13 @@ def parse_options(cls, argv: list[str], prog: str, description: str):
     if missing:
         raise UserError(f"missing required option(s): {', '.join('--' + m.replace('_', '-') for m in missing)}")
     return cls(**values)
+
+
+def resume_path(out: str, resume: bool) -> Path | None:
+    """OUT/last.safetensors when ``resume`` is asked (UserError if it is not there), else None."""
+    if not resume:
+        return None
+    path = Path(out) / "last.safetensors"
+    if not path.is_file():
+        raise UserError(f"nothing to resume: {path} does not exist")
+    return path
