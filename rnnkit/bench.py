@@ -43,6 +43,13 @@ CELLS = {
     "minlstm": ("minLSTM", L.MinLSTM, lambda H: {}, {}),
 }
 SIZES = [(32, 100, 128), (32, 100, 256), (64, 200, 512)]
+# cell -> its torch.nn counterpart at size H: the baseline of the "same configuration" ratio
+COUNTERPARTS = {
+    "elman": ("torch.nn.RNN", lambda H: torch.nn.RNN(H, H, batch_first=True)),
+    "lstm": ("torch.nn.LSTM", lambda H: torch.nn.LSTM(H, H, batch_first=True)),
+    "lstm-proj": ("torch.nn.LSTM(proj)", lambda H: torch.nn.LSTM(H, H, batch_first=True, proj_size=H // 2)),
+    "gru": ("torch.nn.GRU", lambda H: torch.nn.GRU(H, H, batch_first=True)),
+}
 BACKENDS = ["native", "torch", "scan", "reference"]
 
 
@@ -104,12 +111,18 @@ def workloads(module, x):
 
 
 def bench_sequence(names, sizes, backends, repeats, sgemm):
+    """Rows per (cell, backend, size); train_vs_nn compares with the cell's own torch.nn counterpart."""
     rows, notes = [], {}
     for B, T, H in sizes:
         torch.manual_seed(0)
         x = torch.randn(B, T, H)
+        baselines = {"torch.nn.LSTM": "lstm"}  # baseline name -> the cell whose FLOPs it does
         candidates = {("torch.nn.LSTM", "torch.nn"): workloads(torch.nn.LSTM(H, H, batch_first=True), x)}
         for name in names:
+            if name in COUNTERPARTS and COUNTERPARTS[name][0] not in baselines:
+                label, make = COUNTERPARTS[name]
+                baselines[label] = name
+                candidates[(label, "torch.nn")] = workloads(make(H), x)
             for backend in backends:
                 try:
                     layer = make_layer(name, H, backend)
@@ -122,12 +135,17 @@ def bench_sequence(names, sizes, backends, repeats, sgemm):
         train = interleaved({k: t for k, (_, t) in candidates.items()}, repeats)
         base_f, base_t = fwd[("torch.nn.LSTM", "torch.nn")], train[("torch.nn.LSTM", "torch.nn")]
         for (name, backend) in candidates:
-            flops = 3 * flops_per_step("lstm" if name == "torch.nn.LSTM" else name, H) * B * T
+            cell = baselines.get(name, name)
+            flops = 3 * flops_per_step(cell, H) * B * T
             gflops = flops / train[(name, backend)] / 1e9
-            rows.append({"cell": name, "backend": backend, "B": B, "T": T, "H": H,
-                         "forward_s": fwd[(name, backend)], "train_s": train[(name, backend)],
-                         "forward_vs_lstm": fwd[(name, backend)] / base_f, "train_vs_lstm": train[(name, backend)] / base_t,
-                         "train_gflops": gflops, "train_fraction_of_sgemm": gflops / sgemm})
+            row = {"cell": name, "backend": backend, "B": B, "T": T, "H": H,
+                   "forward_s": fwd[(name, backend)], "train_s": train[(name, backend)],
+                   "forward_vs_lstm": fwd[(name, backend)] / base_f, "train_vs_lstm": train[(name, backend)] / base_t,
+                   "train_gflops": gflops, "train_fraction_of_sgemm": gflops / sgemm}
+            if name in COUNTERPARTS:
+                nn = (COUNTERPARTS[name][0], "torch.nn")
+                row.update(forward_vs_nn=fwd[(name, backend)] / fwd[nn], train_vs_nn=train[(name, backend)] / train[nn])
+            rows.append(row)
     return rows, notes
 
 
@@ -203,11 +221,15 @@ KERAS_LAYERS = {"elman": ("SimpleRNN", {}), "lstm": ("LSTM", {}), "gru": ("GRU",
 
 def bench_keras(names, sizes, repeats):
     """Keras 3 forward (predict_on_batch) and training step (train_on_batch) per counterpart, or None."""
-    try:
-        import keras
-        import numpy as np
-    except ImportError:
+    import importlib.util
+    import os
+    if importlib.util.find_spec("keras") is None:
         return None
+    if "KERAS_BACKEND" not in os.environ:  # Keras defaults to TensorFlow; use what is installed
+        installed = [b for b in ("jax", "tensorflow", "torch") if importlib.util.find_spec(b) is not None]
+        os.environ["KERAS_BACKEND"] = installed[0]
+    import keras
+    import numpy as np
     rows = []
     for B, T, H in sizes:
         x, y = np.random.randn(B, T, H).astype("float32"), np.random.randn(B, T, H).astype("float32")
@@ -219,16 +241,18 @@ def bench_keras(names, sizes, repeats):
                                  "train": lambda: model.train_on_batch(x, y)}, repeats)
             rows.append({"cell": name, "backend": f"keras-{keras.backend.backend()}", "B": B, "T": T, "H": H,
                          "forward_s": times["forward"], "train_s": times["train"]})
+            keras.backend.clear_session()
     return rows
 
 
 def table(result: dict) -> str:
     lines = [f"torch {result['torch']}, {result['threads']} threads, sgemm {result['sgemm_gflops']:.0f} GFLOP/s", "",
              f"{'cell':<15}{'backend':<11}{'B,T,H':<13}{'fwd ms':>9}{'train ms':>10}{'fwd/LSTM':>10}"
-             f"{'train/LSTM':>11}{'GFLOP/s':>9}{'%sgemm':>8}"]
+             f"{'train/LSTM':>11}{'train/nn':>9}{'GFLOP/s':>9}{'%sgemm':>8}"]
     for r in result["sequence"]:
         lines.append(f"{r['cell']:<15}{r['backend']:<11}{r['B']},{r['T']},{r['H']:<6}{r['forward_s'] * 1e3:>9.2f}"
                      f"{r['train_s'] * 1e3:>10.2f}{r['forward_vs_lstm']:>10.2f}{r['train_vs_lstm']:>11.2f}"
+                     f"{format(r['train_vs_nn'], '9.2f') if 'train_vs_nn' in r else '':>9}"
                      f"{r['train_gflops']:>9.1f}{100 * r['train_fraction_of_sgemm']:>7.0f}%")
     for key, note in result["notes"].items():
         lines.append(f"  skipped {key}: {note}")
@@ -243,7 +267,16 @@ def table(result: dict) -> str:
     lines += ["", f"saved for backward at T={result['memory'][0]['T']}:"]
     for r in result["memory"]:
         lines.append(f"  {r['cell']:<15}{r['backend']:<11}{r['saved_bytes'] / 2 ** 20:9.1f} MiB")
-    lines += ["", "keras: " + ("not installed" if result["keras"] is None else f"{len(result['keras'])} rows in the JSON")]
+    if result["keras"] is None:
+        lines += ["", "keras: not installed"]
+    else:
+        lines += ["", "keras 3 (forward: predict_on_batch, train: train_on_batch), against torch.nn.LSTM above:"]
+        base = {(r["B"], r["T"], r["H"]): r for r in result["sequence"] if r["cell"] == "torch.nn.LSTM"}
+        for r in result["keras"]:
+            b = base[(r["B"], r["T"], r["H"])]
+            lines.append(f"  {r['cell']:<13}{r['backend']:<14}{r['B']},{r['T']},{r['H']:<6}{r['forward_s'] * 1e3:>9.2f}"
+                         f"{r['train_s'] * 1e3:>10.2f}{r['forward_s'] / b['forward_s']:>10.2f}"
+                         f"{r['train_s'] / b['train_s']:>11.2f}")
     return "\n".join(lines)
 
 

@@ -207,3 +207,17 @@ def test_jordan_teacher_forcing_feeds_targets_back():
     free = layer(x, targets=y)
     torch.testing.assert_close(free, layer(x))
     assert not torch.allclose(free, forced)
+
+
+@pytest.mark.parametrize("cls,options", [(rnnkit.LSTM, {}), (rnnkit.GRU, {}), (rnnkit.LSTM, {"peephole": True}),
+                                         (rnnkit.MinGRU, {})], ids=["lstm-torch", "gru-torch", "lstm-native", "mingru"])
+def test_under_bf16_autocast_the_state_keeps_the_input_dtype_and_native_kernels_stay_exact(cls, options):
+    torch.manual_seed(0)
+    layer = cls(8, input_size=3, num_layers=2, return_sequences=True, return_state=True, **options)
+    x = torch.randn(2, 5, 3)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        seq, state = layer(x)
+        seq2, state2 = layer(x, state)        # a carried state goes back in (fused LSTM hands out bf16)
+    assert all(s.dtype == torch.float32 for s in state + state2)
+    if layer.backend in ("native", "scan"):   # compiled kernels compute in fp32 whatever the autocast
+        torch.testing.assert_close(seq, layer(x)[0])

@@ -230,3 +230,24 @@ def test_cosine_spans_a_time_budget():
     both = make_scheduler(opt, "cosine", total_steps=10, timed=True).lr_lambdas[0]
     both.time_fraction = 0.2
     assert both(5) == pytest.approx(0.5)              # steps are ahead of time here
+
+
+def test_bf16_precision_autocasts_training_steps_only():
+    torch.manual_seed(0)
+    model = TinyLM()
+    inner, seen = lm_step(model), []
+
+    def step(batch, state, tail=None):
+        seen.append((model.training, torch.is_autocast_enabled("cpu")))
+        out = inner(batch, state, tail)
+        out.loss = out.loss.float()
+        return out
+    data = StreamBatches(tokens(), batch_size=4, seq_len=10)
+    trainer = Trainer(model, step, TrainConfig(epochs=1, max_steps=3, stateful=True, precision="bf16", verbose=0))
+    trainer.fit(data, data)
+    assert (True, True) in seen and (False, False) in seen          # train steps autocast, evaluation not
+    assert not any(training != autocast for training, autocast in seen)
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    assert all(math.isfinite(v) for v in trainer.losses)
+    with pytest.raises(ValueError, match="unknown precision"):
+        TrainConfig(precision="fp8")

@@ -70,10 +70,11 @@ def run(cell: Cell, x: torch.Tensor, state: tuple, *, mask=None, rec_mask=None, 
     params = [absent if p is None else p.contiguous() for p in (getattr(cell, n) for n in names)]
     zone = [] if zone is None else [z.to(x.dtype).expand(B, T, s).contiguous() for z, s in zip(zone, cell.state_sizes)]
     spec = Spec(module, family, options, reverse, len(zone), len(state), len(params))
-    seq, last, *final = Sequence.apply(
-        spec, x.contiguous(), absent.bool() if mask is None else mask.to(torch.bool).contiguous(),
-        absent if rec_mask is None else rec_mask.to(x.dtype).contiguous(), *zone,
-        *(s.contiguous() for s in state), *params)
+    with torch.autocast(x.device.type, enabled=False):  # the kernel's own matmuls stay in x's dtype
+        seq, last, *final = Sequence.apply(
+            spec, x.contiguous(), absent.bool() if mask is None else mask.to(torch.bool).contiguous(),
+            absent if rec_mask is None else rec_mask.to(x.dtype).contiguous(), *zone,
+            *(s.contiguous() for s in state), *params)
     return seq, last, tuple(final)
 
 

@@ -91,9 +91,10 @@ def run(cell: Cell, x: torch.Tensor, state: State, *, mask=None, reverse: bool =
     if reverse:  # processing order reversed; masked steps carry the state either way
         x, mask = x.flip(1), None if mask is None else mask.flip(1)
     if path(x) == "native":
-        k = torch.nn.functional.linear(x, cell.weight_ih, cell.bias_ih)          # (B, T, G*H)
-        m = x.new_empty(0) if mask is None else mask.to(x.dtype).contiguous()
-        return finish(FusedMinScan.apply(k, state[0], m), mask, reverse)
+        with torch.autocast(x.device.type, enabled=False):  # the kernel computes in x's dtype
+            k = torch.nn.functional.linear(x, cell.weight_ih, cell.bias_ih)          # (B, T, G*H)
+            m = x.new_empty(0) if mask is None else mask.to(x.dtype).contiguous()
+            return finish(FusedMinScan.apply(k, state[0], m), mask, reverse)
     log_a, log_b = cell.log_coefficients(x, cell)                          # (B, T, H) each
     if mask is not None:
         m = mask[:, :, None]

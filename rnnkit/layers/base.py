@@ -56,6 +56,8 @@ class SequenceLayer(nn.Module):
             self.to(device=x.device, dtype=x.dtype)
         mask = self.check_inputs(x, state, lengths, mask)
         seq, last, state = self.run(x, state, mask, **options)
+        # under bf16 autocast torch's fused LSTM returns a bf16 state: the carried state keeps x's dtype
+        state = tuple(s.to(x.dtype) if isinstance(s, torch.Tensor) else s for s in state)
         out = seq if self.return_sequences else last
         if self.return_sequences and not self.batch_first:
             out = out.transpose(0, 1) if isinstance(out, torch.Tensor) else tuple(o.transpose(0, 1) for o in out)

@@ -24,6 +24,7 @@ from ..data.text import Vocabulary, read_texts
 from ..errors import UserError
 from ..models.charlm import RNN_LAYERS, CharLM, CharLMConfig, sample_next
 from ..train import StepOutput, Trainer, TrainConfig, load_checkpoint, restore_model, seed_everything
+from ..train.config import PRECISIONS
 from ..train.optim import OPTIMIZERS, SCHEDULES
 from .options import option, resume_path
 
@@ -55,6 +56,9 @@ class Options:
                            choices=SCHEDULES)
     warmup_steps: int = option(20, "linear warmup updates", "training")
     clip_norm: float = option(1.0, "clip the global gradient norm to this (0: off)", "training")
+    precision: str = option("fp32", "training arithmetic: bf16 autocasts the matrix products (weights stay fp32; "
+                                    "1.7x the updates per second on a CPU with AVX512-BF16 or AMX, slower without)",
+                            "training", choices=PRECISIONS)
     eval_every: int | None = option(None, "also evaluate every N updates (default: once per epoch)", "training")
     seed: int = option(0, "random seed", "training")
     out: str = option("runs/charlm", "directory for checkpoints and history", "output")
@@ -99,7 +103,7 @@ def lm_step(model: CharLM):
     def step(batch, state):
         x, y = batch
         logits, state = model(x, state)                           # (B, T, V)
-        loss = F.cross_entropy(logits.flatten(0, 1), y.flatten())
+        loss = F.cross_entropy(logits.float().flatten(0, 1), y.flatten())   # fp32 even under autocast
         return StepOutput(loss, state, n=y.numel())
     return step
 
@@ -123,16 +127,17 @@ def run(o: Options) -> int:
     train_config = TrainConfig(
         epochs=o.epochs, max_steps=o.max_steps, max_minutes=o.minutes, optimizer=o.optimizer, lr=o.lr,
         weight_decay=o.weight_decay, schedule=o.schedule, warmup_steps=o.warmup_steps, min_lr_ratio=0.05,
-        clip_norm=o.clip_norm or None, stateful=True, eval_every=o.eval_every, loss_metrics=("perplexity", "bpc"),
-        seed=o.seed, verbose=0 if o.quiet else 1, out_dir=str(out))
+        clip_norm=o.clip_norm or None, precision=o.precision, stateful=True,
+        eval_every=o.eval_every, loss_metrics=("perplexity", "bpc"), seed=o.seed, verbose=0 if o.quiet else 1,
+        out_dir=str(out))
     source = ", ".join(o.text) if o.text else "the Python documentation topics (pydoc_data, standard library)"
     print(f"charlm: {len(text):,} characters of {source}; {len(vocab)} symbols; "
           f"{sum(p.numel() for p in model.parameters()):,} parameters ({config.num_layers} x {config.hidden_size} "
-          f"{config.cell}); backend {model.rnn.backend}", file=sys.stderr)
+          f"{config.cell}); backend {model.rnn.backend}, {train_config.precision}", file=sys.stderr)
     trainer = Trainer(model, lm_step(model), train_config,
                       task_config={"task": "charlm", "model": config.to_dict(), "vocab": list(vocab.chars)})
     trainer.fit(train, val, resume=str(resume) if resume else None)
-    result = trainer.evaluate(val)
+    result = final_validation(trainer, val)
     print(f"validation: {result['loss']:.4f} nats/char, {result['bpc']:.4f} bits/char, perplexity "
           f"{result['perplexity']:.3f} after {trainer.global_step} updates "
           f"({trainer.elapsed / 60:.1f} min); checkpoints in {out}")
@@ -140,6 +145,14 @@ def run(o: Options) -> int:
         print("sample:")
         generate(model, vocab, prime="\n", length=o.sample_length, temperature=o.temperature, seed=o.seed)
     return 0
+
+
+def final_validation(trainer: Trainer, val) -> dict[str, float]:
+    """The validation figures of the trained model: fit's last evaluation if it was at the last update."""
+    last = trainer.history.rows[-1] if trainer.history.rows else {}
+    if last.get("step") == trainer.global_step and "val_loss" in last:
+        return {k[len("val_"):]: v for k, v in last.items() if k.startswith("val_")}
+    return trainer.evaluate(val)
 
 
 # ---- generation and evaluation from a checkpoint (rnnkit generate / rnnkit evaluate) -------------

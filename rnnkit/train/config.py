@@ -6,6 +6,8 @@ from typing import Any
 
 import torch
 
+PRECISIONS = ("fp32", "bf16")
+
 
 @dataclass
 class StepOutput:
@@ -54,6 +56,7 @@ class TrainConfig:
     min_lr_ratio: float = 0.0        # "cosine" ends at lr * min_lr_ratio
     clip_norm: float | None = 5.0    # clip the global gradient norm (None: off)
     clip_value: float | None = None  # clip each gradient element to [-v, v] (None: off)
+    precision: str = "fp32"          # "bf16": the step runs under bfloat16 autocast (weights, optimizer stay fp32)
     # recurrence
     tbptt: tuple[int, int] | None = None
     stateful: bool = False
@@ -78,3 +81,5 @@ class TrainConfig:
             if name not in ("perplexity", "bpc"):
                 raise ValueError(f"unknown loss metric {name!r}; expected 'perplexity' or 'bpc'")
         self.loss_metrics = tuple(self.loss_metrics)
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {self.precision!r}; expected one of {PRECISIONS}")

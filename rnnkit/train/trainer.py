@@ -145,7 +145,8 @@ class Trainer:
         items = 0
         for chunk in time_chunks(batch, c.tbptt[0]) if c.tbptt else [batch]:
             window, state, tail = self.carry.window(chunk)
-            out = self.step(window, state) if tail is None else self.step(window, state, tail=tail)
+            with self.autocast():
+                out = self.step(window, state) if tail is None else self.step(window, state, tail=tail)
             self.optimizer.zero_grad(set_to_none=True)
             out.loss.backward()
             clip_gradients(self.model.parameters(), c.clip_norm, c.clip_value)
@@ -215,6 +216,13 @@ class Trainer:
         finally:
             self.model.train(was_training)
         return mean.result(c.loss_metrics)
+
+    def autocast(self):
+        """The context a training step runs in: bfloat16 autocast on the model's device for precision "bf16".
+
+        Evaluation always runs in the model's own dtype, so reported figures are those of the weights."""
+        device = next(self.model.parameters(), torch.empty(0)).device.type
+        return torch.autocast(device, dtype=torch.bfloat16, enabled=self.config.precision == "bf16")
 
     def call(self, hook: str, *args) -> None:
         for cb in self.callbacks:

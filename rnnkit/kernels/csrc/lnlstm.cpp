@@ -87,40 +87,48 @@ Tensors lnlstm_fwd(const Tensor& x, const Tensors& state, const Tensors& p, cons
   return {seq, last, hT, cT, Gs, XR, mean_x, rstd_x, Xh, rh, Cn, rc, Hin, Cin};
 }
 
+// The per-parameter sums over (b, t) accumulate per batch row inside the loop (each row is one
+// thread's at a step), so no (B*T, 4H) pass over memory follows it; `acc` (B, 3G + 2H) holds per
+// row: [bias | ln_hh_weight | ln_ih_weight] (G each), [ln_c_weight | ln_c_bias] (H each).
 template <typename T>
 Tensors lnlstm_bwd(const Tensor& dseq, const Tensor& dlast, const Tensors& dfinal, const Tensor& x, const Tensors& p,
                    const Tensor& mask, const Tensor& rec_mask, const Tensors& zone, bool reverse, const Tensors& saved,
                    bool need_dx) {
   const Loop<T> L = make_loop<T>(x, mask, rec_mask, reverse);
-  const int64_t B = L.B, Tn = L.Tn, G = p[0].size(0), H = G / 4;
+  const int64_t B = L.B, Tn = L.Tn, G = p[0].size(0), H = G / 4, A = 3 * G + 2 * H;
   const Tensor &Gs = saved[0], &XR = saved[1], &Xh = saved[4], &Cn = saved[6], &Hin = saved[8], &Cin = saved[9];
   const State<T> sh = make_state<T>(Hin, Tensor(), zone, 0), sc = make_state<T>(Cin, Tensor(), zone, 1);
-  // dG: on the gate pre-activations; dR: on h_rec W_hh^T before its LN; dY: on LN(c) (for its gain, shift).
-  Tensor dG = at::empty_like(Gs), dR = at::empty_like(Gs), dY = at::empty({B, Tn, H}, x.options());
+  // dXR: on W_ih x before its LN; dR: on h_rec W_hh^T before its LN.
+  Tensor dXR = at::empty_like(Gs), dR = at::empty_like(Gs), acc = at::zeros({B, A}, x.options());
   Tensor gh = dfinal[0].clone(), gc = dfinal[1].clone(), dh = at::empty_like(gh), dc = at::empty_like(gc);
-  Tensor scratch = at::empty({B, G}, x.options()), buf = at::empty_like(gh);
+  Tensor scratch = at::empty({B, 3 * G}, x.options()), buf = at::empty_like(gh);
   const T *gs = Gs.data_ptr<T>(), *xh = Xh.data_ptr<T>(), *rh = saved[5].data_ptr<T>(), *cn = Cn.data_ptr<T>();
+  const T *xr = XR.data_ptr<T>(), *mx = saved[2].data_ptr<T>(), *rx = saved[3].data_ptr<T>();
   const T *rc = saved[7].data_ptr<T>(), *dout = dseq.data_ptr<T>(), *dl = dlast.data_ptr<T>();
-  const T *W_hh = p[1].data_ptr<T>(), *g_hh = p[4].data_ptr<T>(), *g_c = p[5].data_ptr<T>(), *b_c = p[6].data_ptr<T>();
-  T *dg = dG.data_ptr<T>(), *dr = dR.data_ptr<T>(), *dy = dY.data_ptr<T>(), *ghp = gh.data_ptr<T>();
+  const T *W_hh = p[1].data_ptr<T>(), *g_ih = p[3].data_ptr<T>(), *g_hh = p[4].data_ptr<T>();
+  const T *g_c = p[5].data_ptr<T>(), *b_c = p[6].data_ptr<T>();
+  T *dxr = dXR.data_ptr<T>(), *dr = dR.data_ptr<T>(), *ac = acc.data_ptr<T>(), *ghp = gh.data_ptr<T>();
   T *gcp = gc.data_ptr<T>(), *dhp = dh.data_ptr<T>(), *dcp = dc.data_ptr<T>(), *sp = scratch.data_ptr<T>();
   const std::vector<int64_t> tl = last_steps(L);
   for (int64_t n = Tn - 1; n >= 0; --n) {
     const int64_t t = L.time(n);
     for_rows(B, G, [&](int64_t b) {
       const int64_t r = b * Tn + t;
-      T *d = dhp + b * H, *dcb = dcp + b * H, *g0 = gcp + b * H, *dyr = dy + r * H, *dgr = dg + r * G;
-      T* tmp = sp + b * G;  // (4H) scratch: gradients on LN(c), then on the normalised W_hh h_rec
+      T *d = dhp + b * H, *dcb = dcp + b * H, *g0 = gcp + b * H;
+      T *dgr = sp + b * 3 * G, *tmp = dgr + G, *xn = tmp + G;  // gate gradients; scratch; LN(W_ih x)
+      T *a_b = ac + b * A, *a_ghh = a_b + G, *a_gih = a_ghh + G, *a_gc = a_gih + G, *a_bc = a_gc + H;
       unsettle(L, sh, b, t, ghp + b * H, dout + r * H, tl[b] == t ? dl + b * H : nullptr, d);
       unsettle(L, sc, b, t, g0, (const T*)nullptr, (const T*)nullptr, dcb);
       const T *gi = gs + r * G, *gf = gi + H, *gg = gi + 2 * H, *go = gi + 3 * H, *cnr = cn + r * H;
-      const T* c0 = sc.at(b, t);
+      const T *c0 = sc.at(b, t), *xhr = xh + r * G, *xrr = xr + r * G;
       RNNKIT_IVDEP
       for (int64_t j = 0; j < H; ++j) {
         const T ty = tanh_(g_c[j] * cnr[j] + b_c[j]);
+        const T dy = d[j] * go[j] * (T(1) - ty * ty);  // on LN(c)'s gain-and-shift output
         dgr[3 * H + j] = d[j] * ty * go[j] * (T(1) - go[j]);
-        dyr[j] = d[j] * go[j] * (T(1) - ty * ty);
-        tmp[j] = dyr[j] * g_c[j];
+        a_gc[j] += dy * cnr[j];
+        a_bc[j] += dy;
+        tmp[j] = dy * g_c[j];
       }
       normalise_grad(cnr, tmp, rc[r], tmp + H, H);
       RNNKIT_IVDEP
@@ -132,17 +140,25 @@ Tensors lnlstm_bwd(const Tensor& dseq, const Tensor& dlast, const Tensors& dfina
         dgr[2 * H + j] = dcj * gi[j] * (T(1) - gg[j] * gg[j]);
       }
       RNNKIT_IVDEP
-      for (int64_t j = 0; j < G; ++j) tmp[j] = dgr[j] * g_hh[j];
-      normalise_grad(xh + r * G, tmp, rh[r], dr + r * G, G);
+      for (int64_t j = 0; j < G; ++j) {
+        xn[j] = (xrr[j] - mx[r]) * rx[r];
+        a_b[j] += dgr[j];
+        a_ghh[j] += dgr[j] * xhr[j];
+        a_gih[j] += dgr[j] * xn[j];
+        tmp[j] = dgr[j] * g_hh[j];
+      }
+      normalise_grad(xhr, tmp, rh[r], dr + r * G, G);
+      RNNKIT_IVDEP
+      for (int64_t j = 0; j < G; ++j) tmp[j] = dgr[j] * g_ih[j];
+      normalise_grad(xn, tmp, rx[r], dxr + r * G, G);
     });
     recurrent_grad(L, dr + t * G, Tn * G, W_hh, G, H, ghp, buf.data_ptr<T>());
   }
-  Tensor dGf = flat(dG), dYf = flat(dY);
-  auto [dXR, dg_ih, unused] = at::native_layer_norm_backward(dGf, XR, {G}, saved[2], saved[3], p[3], std::nullopt,
-                                                             {true, true, false});
-  return {need_dx ? at::mm(dXR, p[0]).view_as(x) : Tensor(), gh, gc, at::mm(dXR.t(), flat(x)),
-          at::mm(flat(dR).t(), flat(recurrent_inputs(Hin, rec_mask))), dGf.sum(0), dg_ih,
-          (dGf * flat(Xh)).sum(0), (dYf * flat(Cn)).sum(0), dYf.sum(0)};
+  const Tensor dXRf = flat(dXR), sums = acc.sum(0);
+  return {need_dx ? at::mm(dXRf, p[0]).view_as(x) : Tensor(), gh, gc, at::mm(dXRf.t(), flat(x)),
+          at::mm(flat(dR).t(), flat(recurrent_inputs(Hin, rec_mask))), sums.slice(0, 0, G),
+          sums.slice(0, 2 * G, 3 * G), sums.slice(0, G, 2 * G), sums.slice(0, 3 * G, 3 * G + H),
+          sums.slice(0, 3 * G + H, A)};
 }
 
 }  // namespace
