@@ -3,12 +3,14 @@
 Sections (issue 5):
   sequence   every cell at each (B, T, H): forward and forward+backward time of each
              backend (native kernel, fused torch op, parallel scan, reference loop),
-             as ratios against torch.nn.LSTM at the same size in the same run, and
-             GFLOP/s against a measured sgemm rate.
+             as ratios against torch.nn.LSTM at the same size in the same run and, for
+             cells torch also has (COUNTERPARTS), against that torch.nn module on the
+             same configuration; GFLOP/s against a measured sgemm rate.
   streaming  one step, B = 1: layer.step against torch.nn.LSTM called on one step.
   scan       minGRU / minLSTM (parallel scan) against torch.nn.GRU / LSTM, training.
   memory     bytes saved for backward at T = 1000 (saved_tensors_hooks), next to torch.nn.LSTM.
-  keras      Keras 3 counterparts, when ``import keras`` works (not a dependency).
+  keras      Keras 3 counterparts, when keras is installed (not a dependency), on the
+             backend KERAS_BACKEND names, else the first of jax, tensorflow, torch installed.
 
 FLOPs count the matrix products only (2 per multiply-add; input size = H):
 forward F per step and sample as listed in ``flops_per_step``, training 3F
@@ -247,10 +249,10 @@ def bench_keras(names, sizes, repeats):
 
 def table(result: dict) -> str:
     lines = [f"torch {result['torch']}, {result['threads']} threads, sgemm {result['sgemm_gflops']:.0f} GFLOP/s", "",
-             f"{'cell':<15}{'backend':<11}{'B,T,H':<13}{'fwd ms':>9}{'train ms':>10}{'fwd/LSTM':>10}"
+             f"{'cell':<20}{'backend':<11}{'B,T,H':<13}{'fwd ms':>9}{'train ms':>10}{'fwd/LSTM':>10}"
              f"{'train/LSTM':>11}{'train/nn':>9}{'GFLOP/s':>9}{'%sgemm':>8}"]
     for r in result["sequence"]:
-        lines.append(f"{r['cell']:<15}{r['backend']:<11}{r['B']},{r['T']},{r['H']:<6}{r['forward_s'] * 1e3:>9.2f}"
+        lines.append(f"{r['cell']:<20}{r['backend']:<11}{r['B']},{r['T']},{r['H']:<6}{r['forward_s'] * 1e3:>9.2f}"
                      f"{r['train_s'] * 1e3:>10.2f}{r['forward_vs_lstm']:>10.2f}{r['train_vs_lstm']:>11.2f}"
                      f"{format(r['train_vs_nn'], '9.2f') if 'train_vs_nn' in r else '':>9}"
                      f"{r['train_gflops']:>9.1f}{100 * r['train_fraction_of_sgemm']:>7.0f}%")
