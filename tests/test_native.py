@@ -187,3 +187,20 @@ def test_other_dtypes_run_the_reference_loop():
     x, state = torch.randn(B, T, 3, dtype=torch.bfloat16), random_state(cell, B, torch.bfloat16)
     got, want = native.run(cell, x, state), reference.recur(cell, x, state)
     torch.testing.assert_close(got[0], want[0], rtol=0, atol=0)
+
+
+def test_a_non_editable_install_ships_every_kernel_source():
+    """pip install . copies only package data that pyproject names: every csrc file must match a pattern."""
+    import fnmatch
+    from pathlib import Path
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10: the tomli dependency
+        import tomli as tomllib
+
+    root = Path(__file__).parent.parent
+    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["rnnkit"]
+    csrc = root / "rnnkit" / "kernels" / "csrc"
+    files = [p.relative_to(root / "rnnkit").as_posix() for p in csrc.iterdir() if p.is_file()]
+    assert set(native.SOURCES) <= {Path(f).name for f in files}
+    assert files and all(any(fnmatch.fnmatch(f, pat) for pat in patterns) for f in files), files
