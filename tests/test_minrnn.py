@@ -37,7 +37,8 @@ def test_registered_and_dispatched_to_the_scan():
     with pytest.raises(ValueError, match="scan"):
         Recurrent(LSTMCell(3, 4), backend="scan")
     with pytest.raises(ValueError, match="scan"):
-        Recurrent(MinGRUCell(3, 4), recurrent_dropout=0.2, backend="scan")
+        Recurrent(MinGRUCell(3, 4), zoneout=0.2, backend="scan")
+    assert Recurrent(MinGRUCell(3, 4), recurrent_dropout=0.2).backend == "scan"
 
 
 def test_g_is_positive_continuous_and_log_g_is_its_logarithm():
@@ -139,3 +140,80 @@ def test_long_sequence_stays_finite_and_accurate(scan_path, cls):
 def test_dispatcher_lists_the_scan_backend():
     assert "scan" in kernels.BACKENDS
     assert kernels.select_backend(MinGRUCell(2, 3)) == "scan"
+
+
+def dropout_mask(B, H, rate, dtype, seed=4):
+    g = torch.Generator().manual_seed(seed)
+    return torch.bernoulli(torch.full((B, H), 1 - rate, dtype=dtype), generator=g) / (1 - rate)
+
+
+@pytest.mark.parametrize("cls", [rnnkit.MinGRU, rnnkit.MinLSTM], ids=IDS)
+def test_recurrent_dropout_keeps_long_sequences_bounded(scan_path, cls):
+    """T = 200 at rate 0.5 in training: h_t is a convex combination of h_{t-1} and the dropped,
+    rescaled candidate, so |h_t| <= max(|h_0|, max_t 2 g(k_h)); a mask on the carried state
+    rescaled by 2 at every step overflows to inf."""
+    torch.manual_seed(0)
+    layer = cls(16, input_size=4, recurrent_dropout=0.5, return_sequences=True).train()
+    assert layer.backend == "scan"
+    x = torch.randn(8, 200, 4)
+    seq = layer(x)
+    cell = layer.cells()[0][0]
+    k_h = (x @ cell.weight_ih.T + cell.bias_ih).chunk(cell.gates, -1)[-1]
+    bound = 2 * float(g(k_h).max().detach())
+    assert torch.isfinite(seq).all() and float(seq.abs().max()) <= bound * (1 + 1e-5)
+    grads = torch.autograd.grad(seq.square().mean(), list(layer.parameters()))
+    assert all(torch.isfinite(gr).all() for gr in grads)
+    assert not torch.equal(seq, layer(x)), "training calls must draw new masks"
+    layer.eval()
+    torch.testing.assert_close(layer(x), layer(x))
+
+
+@pytest.mark.parametrize("cls", MIN_CELLS, ids=IDS)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("reverse", [False, True], ids=["fwd", "rev"])
+def test_scan_with_recurrent_dropout_equals_step_loop(scan_path, cls, dtype, reverse):
+    """The same dropout mask on both: values and every gradient agree (holes in the mask included)."""
+    cell = make_cell(cls, {}, dtype=dtype)
+    B, T = 5, 9
+    x = torch.randn(B, T, 3, dtype=dtype, requires_grad=True)
+    h0 = random_state(cell, B, dtype)[0].requires_grad_()
+    rec_mask, mask = dropout_mask(B, cell.hidden_size, 0.5, dtype), holes_mask(B, T)
+    assert 0 < int((rec_mask == 0).sum()) < rec_mask.numel()
+    ref = recur(cell, x, (h0,), mask=mask, rec_mask=rec_mask, reverse=reverse)
+    got = scan.run(cell, x, (h0,), mask=mask, rec_mask=rec_mask, reverse=reverse, chunk=4)
+    tol = {"rtol": 1e-5, "atol": 1e-6} if dtype == torch.float32 else {}
+    for r, o in zip(ref[:2] + ref[2], got[:2] + got[2]):
+        torch.testing.assert_close(o, r, **tol)
+    inputs = [x, h0, *cell.parameters()]
+    loss = lambda out: (out[0] * torch.linspace(-1, 1, out[0].shape[-1], dtype=dtype)).sum() + out[2][0].sum()
+    for gr, go in zip(torch.autograd.grad(loss(ref), inputs), torch.autograd.grad(loss(got), inputs)):
+        scale = {"atol": 1e-5 * float(gr.abs().max())} if dtype == torch.float32 else {}
+        torch.testing.assert_close(go, gr, **tol | scale)
+
+
+@pytest.mark.parametrize("cls", [rnnkit.MinGRU, rnnkit.MinLSTM], ids=IDS)
+def test_layer_with_recurrent_dropout_scan_equals_reference(scan_path, cls):
+    """Training mode, the same seed: the scan layer and the reference layer draw the same masks."""
+    torch.manual_seed(0)
+    fast = cls(6, input_size=3, recurrent_dropout=0.3, num_layers=2, return_sequences=True).double()
+    slow = cls(6, input_size=3, recurrent_dropout=0.3, num_layers=2, return_sequences=True,
+               backend="reference").double()
+    slow.load_state_dict(fast.state_dict())
+    x = torch.randn(4, 7, 3, dtype=torch.float64)
+    torch.manual_seed(1)
+    a = fast(x)
+    torch.manual_seed(1)
+    b = slow(x)
+    torch.testing.assert_close(a, b)
+
+
+def test_compiled_scan_refuses_double_backward():
+    """FusedMinScan's backward is not differentiable: a second derivative raises instead of being zero."""
+    if scan.native_module() is None:
+        pytest.skip("csrc/scan.cpp cannot be built here")
+    cell = make_cell(MinGRUCell, {})
+    x = torch.randn(2, 4, 3, dtype=torch.float64, requires_grad=True)
+    seq, _, _ = scan.run(cell, x, random_state(cell, 2))
+    (gx,) = torch.autograd.grad(seq.square().sum(), x, create_graph=True)
+    with pytest.raises(RuntimeError, match="once_differentiable"):
+        gx.square().sum().backward()  # without the guard: runs, missing the terms through the kernel

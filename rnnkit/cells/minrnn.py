@@ -7,6 +7,14 @@ the sequential form (the specification, used for streaming);
 ``rnnkit.kernels.scan``. Both use the paper's log-space variant (its
 section 3.1 and appendix B): the candidate goes through g, which is
 positive, so that b_t has a logarithm.
+
+Recurrent dropout: ``rec_mask`` (one (B, H) mask per sequence, 0 or 1/keep)
+multiplies the candidate term b_t, not the carried state h_{t-1}
+(Semeniuta et al. 2016, "Recurrent dropout without memory loss"). Dropping
+the carried state and rescaling it by 1/keep at every step would multiply a
+unit by up to (1/keep)^T; dropping the update keeps h_t a convex combination
+of h_{t-1} and the (rescaled) candidate, so it stays bounded, and the
+recurrence stays linear, so the parallel scan computes it too.
 """
 from __future__ import annotations
 
@@ -53,9 +61,9 @@ class MinGRUCell(_MinCell):
 
         z_t = σ(W_iz x_t + b_iz)
         h̃_t = g(W_ih x_t + b_ih)
-        h_t = (1 - z_t) ⊙ h_{t-1} + z_t ⊙ h̃_t
+        h_t = (1 - z_t) ⊙ h_{t-1} + z_t ⊙ h̃_t [⊙ m]
 
-    so a_t = 1 - z_t and b_t = z_t ⊙ h̃_t.
+    so a_t = 1 - z_t and b_t = z_t ⊙ h̃_t; m is the recurrent-dropout mask.
     """
 
     kind = "mingru"
@@ -64,10 +72,10 @@ class MinGRUCell(_MinCell):
     @staticmethod
     def step(x: torch.Tensor, state: State, p: "MinGRUCell", rec_mask=None) -> State:
         (h,) = state
-        h_rec = h if rec_mask is None else h * rec_mask
         k_z, k_h = (x @ p.weight_ih.T + p.bias_ih).chunk(2, -1)
         z = torch.sigmoid(k_z)
-        return ((1 - z) * h_rec + z * g(k_h),)
+        update = z * g(k_h)
+        return ((1 - z) * h + (update if rec_mask is None else update * rec_mask),)
 
     @staticmethod
     def log_coefficients(x: torch.Tensor, p: "MinGRUCell") -> tuple[torch.Tensor, torch.Tensor]:
@@ -82,9 +90,9 @@ class MinLSTMCell(_MinCell):
         f_t = σ(W_if x_t + b_if),  i_t = σ(W_ii x_t + b_ii)
         f'_t = f_t / (f_t + i_t),  i'_t = i_t / (f_t + i_t)
         h̃_t = g(W_ih x_t + b_ih)
-        h_t = f'_t ⊙ h_{t-1} + i'_t ⊙ h̃_t
+        h_t = f'_t ⊙ h_{t-1} + i'_t ⊙ h̃_t [⊙ m]
 
-    The normalisation makes the state time-independent in scale (f' + i' = 1).
+    (m: the recurrent-dropout mask). The normalisation makes the state time-independent in scale (f' + i' = 1).
     """
 
     kind = "minlstm"
@@ -93,10 +101,10 @@ class MinLSTMCell(_MinCell):
     @staticmethod
     def step(x: torch.Tensor, state: State, p: "MinLSTMCell", rec_mask=None) -> State:
         (h,) = state
-        h_rec = h if rec_mask is None else h * rec_mask
         k_f, k_i, k_h = (x @ p.weight_ih.T + p.bias_ih).chunk(3, -1)
         f, i = torch.sigmoid(k_f), torch.sigmoid(k_i)
-        return (f / (f + i) * h_rec + i / (f + i) * g(k_h),)
+        update = i / (f + i) * g(k_h)
+        return (f / (f + i) * h + (update if rec_mask is None else update * rec_mask),)
 
     @staticmethod
     def log_coefficients(x: torch.Tensor, p: "MinLSTMCell") -> tuple[torch.Tensor, torch.Tensor]:

@@ -7,7 +7,7 @@ Backends, in order of preference:
                dropout, zoneout, peepholes or layer norm.
   "native"     rnnkit's compiled sequence kernels (when built and supported).
   "scan"       the log-space parallel scan of minGRU / minLSTM (``scan.py``),
-               without recurrent dropout or zoneout.
+               with recurrent dropout (on the candidate term), without zoneout.
   "reference"  the Python time loop ``reference.recur``, the specification.
 """
 from __future__ import annotations
@@ -47,9 +47,9 @@ def select_backend(cell: Cell, *, recurrent_dropout: float = 0.0, zoneout: float
     if requested == "torch" and not fused_ok:
         raise ValueError(f"no fused torch op computes {type(cell).__name__} with these options; "
                          "use backend='auto', 'native' or 'reference'")
-    scan_ok = scan.supports(cell) and not recurrent_dropout and not zoneout
+    scan_ok = scan.supports(cell) and not zoneout
     if requested == "scan" and not scan_ok:
-        raise ValueError(f"the parallel scan computes minGRU/minLSTM without recurrent dropout or zoneout, "
+        raise ValueError(f"the parallel scan computes minGRU/minLSTM without zoneout, "
                          f"not {type(cell).__name__} with these options; use backend='auto' or 'reference'")
     if requested == "native" and not native_supports(cell):
         raise ValueError(f"native kernels are not available for {type(cell).__name__} here")

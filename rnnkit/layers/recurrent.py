@@ -80,7 +80,8 @@ class Recurrent(SequenceLayer):
             seq, last, state = recur(self.cell, x, state, mask=mask, rec_mask=rec_mask, zone=zone,
                                      reverse=self.go_backwards, feedback=feedback)
         elif backend == "scan":
-            seq, last, state = kernels.scan.run(self.cell, x, state, mask=mask, reverse=self.go_backwards)
+            seq, last, state = kernels.scan.run(self.cell, x, state, mask=mask, rec_mask=rec_mask,
+                                                reverse=self.go_backwards)
         else:
             seq, last, state = kernels.native.run(self.cell, x, state, mask=mask, rec_mask=rec_mask,
                                                   zone=zone, reverse=self.go_backwards)

@@ -3,12 +3,16 @@
 //
 //   minGRU   a = 1 - σ(k_z),            b = σ(k_z) g(k_h)
 //   minLSTM  a = f / (f + i),           b = i / (f + i) g(k_h),   f = σ(k_f), i = σ(k_i)
-//   h_t = a_t ⊙ h_{t-1} + b_t;  a masked step (mask 0) keeps h_{t-1}
+//   h_t = a_t ⊙ h_{t-1} + m ⊙ b_t;  a masked step (mask 0) keeps h_{t-1}
+//
+// m (B, H) is the recurrent-dropout mask of the sequence (one per sequence, 0 or 1/keep; absent:
+// 1). It scales the candidate term only, not the carried state (Semeniuta et al. 2016,
+// "Recurrent dropout without memory loss"), so the recurrence stays linear and bounded.
 //
 // One pass over time per batch row, vectorised over the H lanes, rows in parallel: O(B T H)
 // work in one sweep, where torch.logcumsumexp costs ~100 ns an element on a CPU and the
 // log-space formula needs a dozen full-size elementwise passes forward and backward.
-// Backward, from dL/dh: d_t = dL/dh_t + a_{t+1} d_{t+1}; da_t = d_t h_{t-1}; db_t = d_t; then
+// Backward, from dL/dh: d_t = dL/dh_t + a_{t+1} d_{t+1}; da_t = d_t h_{t-1}; db_t = m d_t; then
 // through the gates (derivatives written out below); dh0 = a_1 d_1.
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
@@ -45,26 +49,31 @@ template <typename T> inline Coef<T> coef(const T* k, int64_t H, int64_t G, int6
   return {f / s, i / s * gh, gh, f, i};
 }
 
-void check(const Tensor& k, const Tensor& h0, const Tensor& mask) {
+void check(const Tensor& k, const Tensor& h0, const Tensor& mask, const Tensor& drop) {
   TORCH_CHECK(k.dim() == 3 && k.is_contiguous() && h0.is_contiguous() && h0.dim() == 2 &&
               (k.size(2) == 2 * h0.size(1) || k.size(2) == 3 * h0.size(1)) && h0.size(0) == k.size(0),
               "rnnkit scan: expected k (B, T, G*H) with G = 2 or 3 and h0 (B, H), contiguous");
   TORCH_CHECK(mask.numel() == 0 || (mask.sizes() == k.sizes().slice(0, 2) && mask.is_contiguous() &&
                                     mask.scalar_type() == k.scalar_type()),
               "rnnkit scan: mask must be empty or (B, T) of k's dtype");
+  TORCH_CHECK(drop.numel() == 0 || (drop.sizes() == h0.sizes() && drop.is_contiguous() &&
+                                    drop.scalar_type() == k.scalar_type()),
+              "rnnkit scan: the dropout mask must be empty or (B, H) of k's dtype");
 }
 
-Tensor forward(const Tensor& k, const Tensor& h0, const Tensor& mask) {
-  check(k, h0, mask);
+Tensor forward(const Tensor& k, const Tensor& h0, const Tensor& mask, const Tensor& drop) {
+  check(k, h0, mask, drop);
   const int64_t B = k.size(0), T = k.size(1), H = h0.size(1), G = k.size(2) / H;
   Tensor h = at::empty({B, T, H}, k.options());
   AT_DISPATCH_FLOATING_TYPES(k.scalar_type(), "rnnkit_scan_forward", [&] {
     const scalar_t *pk = k.data_ptr<scalar_t>(), *p0 = h0.data_ptr<scalar_t>();
     const scalar_t* pm = mask.numel() ? mask.data_ptr<scalar_t>() : nullptr;
+    const scalar_t* pdrop = drop.numel() ? drop.data_ptr<scalar_t>() : nullptr;
     scalar_t* ph = h.data_ptr<scalar_t>();
     at::parallel_for(0, B, 1, [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) {
         const scalar_t* prev = p0 + r * H;
+        const scalar_t* m = pdrop ? pdrop + r * H : nullptr;
         for (int64_t t = 0; t < T; ++t) {
           const int64_t n = r * T + t;
           scalar_t* out = ph + n * H;
@@ -75,12 +84,12 @@ Tensor forward(const Tensor& k, const Tensor& h0, const Tensor& mask) {
             if (G == 2) {
               _Pragma("GCC ivdep") for (int64_t j = 0; j < H; ++j) {
                 const auto c = coef(kt, H, 2, j);
-                out[j] = c.a * prev[j] + c.b;
+                out[j] = c.a * prev[j] + (m ? m[j] : scalar_t(1)) * c.b;
               }
             } else {
               _Pragma("GCC ivdep") for (int64_t j = 0; j < H; ++j) {
                 const auto c = coef(kt, H, 3, j);
-                out[j] = c.a * prev[j] + c.b;
+                out[j] = c.a * prev[j] + (m ? m[j] : scalar_t(1)) * c.b;
               }
             }
           }
@@ -93,19 +102,21 @@ Tensor forward(const Tensor& k, const Tensor& h0, const Tensor& mask) {
 }
 
 std::vector<Tensor> backward(const Tensor& grad, const Tensor& k, const Tensor& h, const Tensor& h0,
-                             const Tensor& mask) {
-  check(k, h0, mask);
+                             const Tensor& mask, const Tensor& drop) {
+  check(k, h0, mask, drop);
   TORCH_CHECK(grad.sizes() == h.sizes() && grad.is_contiguous(), "rnnkit scan: gradient of shape (B, T, H)");
   const int64_t B = k.size(0), T = k.size(1), H = h0.size(1), G = k.size(2) / H;
   Tensor dk = at::empty_like(k), dh0 = at::empty_like(h0);
   AT_DISPATCH_FLOATING_TYPES(k.scalar_type(), "rnnkit_scan_backward", [&] {
     const scalar_t *pg = grad.data_ptr<scalar_t>(), *pk = k.data_ptr<scalar_t>(), *ph = h.data_ptr<scalar_t>();
     const scalar_t *p0 = h0.data_ptr<scalar_t>(), *pm = mask.numel() ? mask.data_ptr<scalar_t>() : nullptr;
+    const scalar_t* pdrop = drop.numel() ? drop.data_ptr<scalar_t>() : nullptr;
     scalar_t *pdk = dk.data_ptr<scalar_t>(), *pd0 = dh0.data_ptr<scalar_t>();
     at::parallel_for(0, B, 1, [&](int64_t r0, int64_t r1) {
       std::vector<scalar_t> carry(H);  // a_{t+1} d_{t+1}: the gradient reaching h_t through h_{t+1}
       for (int64_t r = r0; r < r1; ++r) {
         std::fill(carry.begin(), carry.end(), scalar_t(0));
+        const scalar_t* m = pdrop ? pdrop + r * H : nullptr;
         for (int64_t t = T - 1; t >= 0; --t) {
           const int64_t n = r * T + t;
           const scalar_t *prev = t > 0 ? ph + (n - 1) * H : p0 + r * H, *gt = pg + n * H, *kt = pk + n * G * H;
@@ -117,7 +128,7 @@ std::vector<Tensor> backward(const Tensor& grad, const Tensor& k, const Tensor& 
           }
           _Pragma("GCC ivdep") for (int64_t j = 0; j < H; ++j) {
             const auto c = coef(kt, H, G, j);
-            const scalar_t d = gt[j] + carry[j], da = d * prev[j], db = d;
+            const scalar_t d = gt[j] + carry[j], da = d * prev[j], db = m ? m[j] * d : d;
             const scalar_t kh = kt[(G - 1) * H + j];
             const scalar_t dg = kh >= scalar_t(0) ? scalar_t(1) : c.gh * (scalar_t(1) - c.gh);  // g'(k_h)
             if (G == 2) {  // a = 1 - z, b = z g:  dk_z = (g db - da) z (1 - z),  dk_h = z g' db
@@ -142,6 +153,6 @@ std::vector<Tensor> backward(const Tensor& grad, const Tensor& k, const Tensor& 
 }  // namespace
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
-  m.def("forward", &forward, "(k, h0, mask) -> h (B, T, H)");
-  m.def("backward", &backward, "(dL/dh, k, h, h0, mask) -> (dL/dk, dL/dh0)");
+  m.def("forward", &forward, "(k, h0, mask, drop) -> h (B, T, H)");
+  m.def("backward", &backward, "(dL/dh, k, h, h0, mask, drop) -> (dL/dk, dL/dh0)");
 }
