@@ -168,3 +168,42 @@ def test_unbuildable_native_module_warns_once_and_falls_back(monkeypatch):
         assert len([w for w in caught if "RNNKIT_NATIVE=0" in str(w.message)]) == 1
     finally:
         build.load.cache_clear()
+
+
+def reference_stream(layer, x, state=None):
+    """The step loop through the cells' own Python step functions (kernels.stream.python_stepper)."""
+    step = stream.python_stepper(layer.stream_cells())
+    outputs = []
+    for t in range(x.shape[1]):
+        y, state = step(x[:, t], state)
+        outputs.append(y)
+    return torch.stack(outputs, 1), state
+
+
+@pytest.mark.parametrize("how", ["assign", "new-parameter", "swap-tensors", "new-cell"])
+@pytest.mark.parametrize("cls", [rnnkit.GRU, rnnkit.LSTM, rnnkit.LayerNormLSTM, rnnkit.MinGRU],
+                         ids=["gru", "lstm", "lnlstm", "mingru"])
+def test_replaced_parameters_are_used_at_the_next_step(path, cls, how):
+    """load_state_dict(assign=True), a new nn.Parameter, swap_tensors or a new cell after streaming
+    started: the next steps use the new weights (the old stepper kept the old tensors)."""
+    torch.manual_seed(0)
+    layer = cls(4, input_size=3, num_layers=2, return_sequences=True, return_state=True).eval()
+    other = cls(4, input_size=3, num_layers=2).eval()
+    x = torch.randn(2, 5, 3)
+    stream_through(layer, x)  # the stepper exists and has seen the old weights
+    if how == "assign":
+        layer.load_state_dict(other.state_dict(), assign=True)
+    elif how == "new-parameter":
+        cell = layer.cells()[1][0]
+        cell.weight_ih = torch.nn.Parameter(cell.weight_ih.detach() + 0.5)
+    elif how == "swap-tensors":
+        cell = layer.cells()[0][0]
+        torch.utils.swap_tensors(cell.weight_ih, torch.nn.Parameter(cell.weight_ih.detach() - 0.5))
+    else:
+        layer.stack.layers[0].cell = other.cells()[0][0]
+    seq, final = layer(x)
+    got, got_final = stream_through(layer, x)
+    assert_same(got, seq, torch.float32)
+    assert_same(got, reference_stream(layer, x)[0], torch.float32)
+    for a, b in zip(got_final, final):
+        assert_same(a, b, torch.float32)

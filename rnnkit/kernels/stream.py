@@ -11,9 +11,18 @@
 
 For the cells in ``NATIVE_KINDS`` the step runs in ``csrc/stream.cpp``
 (one call from Python for the whole stack: matrix-vector products and gates
-in hand-written loops); the compiled object keeps the parameters' version
-counters and re-derives its weight layout when they change. Otherwise, or
-if it cannot be built, the cells' own Python ``step`` runs (``"reference"``).
+in hand-written loops). Otherwise, or if it cannot be built, the cells' own
+Python ``step`` runs (``"reference"``).
+
+The step always reads the cells' current parameters. The compiled object
+looks each parameter up in its cell's ``_parameters`` at every step and
+re-derives its weight layout when one was changed in place (its version
+counter), given new storage, or replaced by another tensor
+(``load_state_dict(..., assign=True)``, a new ``nn.Parameter``, swap_tensors).
+A cell replaced in a layer (a new submodule) is caught by ``Stream.serves``:
+``GENERATION`` counts every module registered anywhere in the process (a
+global torch hook, one integer increment), and only when it moved does the
+layer compare its current cells with the stream's.
 """
 from __future__ import annotations
 
@@ -35,8 +44,43 @@ def native_module():
     return build.load("rnnkit_stream", ("stream.cpp",))
 
 
-def native_spec(cell: Cell) -> tuple[int, list[int], list[torch.Tensor]] | None:
-    """(kind, flags, parameters) for csrc/stream.cpp, or None if the native step does not cover ``cell``."""
+GENERATION = [0]  # modules registered (assigned as submodules) since the first stream started
+_hook = None
+
+
+def _count_registration(module, name, submodule):
+    GENERATION[0] += 1
+
+
+def watch_modules() -> None:
+    """Install the global registration hook (once): a replaced cell moves GENERATION."""
+    global _hook
+    if _hook is None:
+        _hook = torch.nn.modules.module.register_module_module_registration_hook(_count_registration)
+
+
+class Stream:
+    """A stepper for one stack of cells: ``step(x_t, state)``, the backend it runs on, what it serves."""
+
+    def __init__(self, layers: list[tuple[Cell, float]], native: bool = True):
+        watch_modules()
+        self.layers, self.generation = list(layers), GENERATION[0]
+        self.step, self.backend = stepper(self.layers, native)
+
+    def serves(self, current) -> bool:
+        """True if this stream still computes ``current()`` (a callable listing the layer's (cell, zoneout))."""
+        if self.generation == GENERATION[0]:
+            return True
+        layers = current()
+        same = len(layers) == len(self.layers) and all(
+            c is c0 and z == z0 for (c, z), (c0, z0) in zip(layers, self.layers))
+        if same:
+            self.generation = GENERATION[0]
+        return same
+
+
+def native_spec(cell: Cell) -> tuple[int, list[int], list[str]] | None:
+    """(kind, flags, parameter names) for csrc/stream.cpp, or None if the native step does not cover ``cell``."""
     kind = NATIVE_KINDS.get(type(cell))
     params = [p for p in cell.parameters()]
     if kind is None or any(p.device.type != "cpu" or p.dtype not in (torch.float32, torch.float64) for p in params):
@@ -44,13 +88,14 @@ def native_spec(cell: Cell) -> tuple[int, list[int], list[torch.Tensor]] | None:
     acts = [activation_name(getattr(cell, a, torch.tanh)) for a in ("activation", "output_activation")]
     if None in acts:  # a custom activation callable
         return None
+    names = [name for name, _ in cell.named_parameters(recurse=False)]
     if type(cell) is LSTMCell:  # weight_c and weight_hr are optional: pass those present, in this order
-        params = [cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh]
-        params += [w for w in (cell.weight_c, cell.weight_hr) if w is not None]
+        names = ["weight_ih", "weight_hh", "bias_ih", "bias_hh"]
+        names += [n for n in ("weight_c", "weight_hr") if getattr(cell, n) is not None]
     flags = [ACTS[acts[0]], ACTS[acts[1]], int(getattr(cell, "reset_after", True)),
              int(bool(getattr(cell, "peephole", False))), int(bool(getattr(cell, "proj_size", 0))),
              cell.input_size, cell.hidden_size]
-    return kind, flags, params
+    return kind, flags, names
 
 
 def stepper(layers: list[tuple[Cell, float]], native: bool = True):
@@ -60,9 +105,9 @@ def stepper(layers: list[tuple[Cell, float]], native: bool = True):
     if module is None:
         return python_stepper(layers), "reference"
     compiled = module.Stepper()
-    for (cell, zoneout), (kind, flags, params) in zip(layers, specs):
+    for (cell, zoneout), (kind, flags, names) in zip(layers, specs):
         compiled.add_layer(kind, flags, list(cell.state_sizes), float(zoneout), float(getattr(cell, "eps", 0.0)),
-                           params)
+                           cell._parameters, names)
     return compiled.step, "native"
 
 

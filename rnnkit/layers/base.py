@@ -71,13 +71,19 @@ class SequenceLayer(nn.Module):
         no gradients, no dropout, zoneout as its expectation, so a layer with dropout,
         recurrent dropout or zoneout must be in eval mode. Bidirectional and go_backwards
         layers cannot stream (ValueError). kernels/stream.py runs it; ``stream_backend``
-        names the path after the first call.
+        names the path after the first call. The step always uses the layer's current
+        parameters, however they were changed or replaced.
         """
-        stream = self.__dict__.get("_stream") or self._start_stream(x_t)
-        if stream[2] and self.training:
+        stream = self.__dict__.get("_stream")
+        if stream is None or not stream.serves(self.stream_cells):  # a cell was replaced: start anew
+            if self.input_size is None and isinstance(x_t, torch.Tensor):
+                self.build(x_t.shape[-1])
+                self.to(device=x_t.device, dtype=x_t.dtype)
+            stream = self._start_stream()
+        if stream.random and self.training:
             raise ValueError(f"{type(self).__name__} has dropout, recurrent dropout or zoneout: "
                              "call .eval() before streaming with step()")
-        return stream[0](x_t, state)
+        return stream.step(x_t, state)
 
     def stream_cells(self) -> list:
         """[(cell, zoneout)] per layer, bottom first, for streaming; ValueError if the layer cannot stream."""
@@ -86,17 +92,16 @@ class SequenceLayer(nn.Module):
     @property
     def stream_backend(self) -> str | None:
         """"native" or "reference" once ``step`` has run, else None."""
-        return self.__dict__.get("_stream", (None, None))[1]
+        stream = self.__dict__.get("_stream")
+        return None if stream is None else stream.backend
 
-    def _start_stream(self, x_t: torch.Tensor):
+    def _start_stream(self):
         from ..kernels import stream
-        if self.input_size is None and isinstance(x_t, torch.Tensor):
-            self.build(x_t.shape[-1])
-            self.to(device=x_t.device, dtype=x_t.dtype)
-        random = any(isinstance(v, (int, float)) and v > 0 for m in self.modules()
-                     for v in (getattr(m, a, 0) for a in ("dropout", "recurrent_dropout", "zoneout")))
-        self.__dict__["_stream"] = (*stream.stepper(self.stream_cells()), random)
-        return self.__dict__["_stream"]
+        s = stream.Stream(self.stream_cells())
+        s.random = any(isinstance(v, (int, float)) and v > 0 for m in self.modules()
+                       for v in (getattr(m, a, 0) for a in ("dropout", "recurrent_dropout", "zoneout")))
+        self.__dict__["_stream"] = s
+        return s
 
     def _apply(self, fn, *args, **kwargs):  # .to(), .double(), ...: the stepper is rebuilt at the next step
         self.__dict__.pop("_stream", None)

@@ -1,11 +1,13 @@
 // One time step of a stack of recurrent layers, for streaming inference (rnnkit/kernels/stream.py).
 //
-// A Stepper holds, per layer, the cell's own parameter tensors (sharing their storage) and
-// derived copies laid out for a matrix-vector product: W^T (K, n) row-major, so that
-// out[b, :] += in[b, k] * W^T[k, :] streams contiguous rows, and the biases summed. Before each
-// step it compares every parameter's version counter and data pointer with the ones it saw,
-// and rebuilds the copies of a layer whose parameters changed (an optimiser step, copy_,
-// load_state_dict). Small batches use hand-written loops into preallocated outputs, larger
+// A Stepper holds, per layer, the cell's parameter dictionary (its Python `_parameters`) and the
+// names it reads there, the tensors it last found (sharing their storage) and derived copies laid
+// out for a matrix-vector product: W^T (K, n) row-major, so that out[b, :] += in[b, k] * W^T[k, :]
+// streams contiguous rows, and the biases summed. Before each step it looks every parameter up
+// again in the dictionary and compares the tensor found (its identity, version counter and data
+// pointer) with the one it saw, and rebuilds the copies of a layer whose parameters changed or
+// were replaced (an optimiser step, copy_, load_state_dict with or without assign=True, a new
+// nn.Parameter assigned, torch.utils.swap_tensors). Small batches use hand-written loops into preallocated outputs, larger
 // ones torch's BLAS; no autograd graph is recorded (inference only).
 //
 // Layer kinds and their parameter lists (the order stream.py passes them):
@@ -103,8 +105,14 @@ struct Layer {
   double zoneout = 0, eps = 1e-5;
   int64_t I = 0, H = 0;                  // input size, hidden size
   std::vector<int64_t> sizes;            // state sizes
-  std::vector<Tensor> params;            // the cell's parameters (shared storage)
-  std::vector<int64_t> versions;         // what refresh() saw
+  py::dict source;                       // the cell's _parameters, looked up at every step
+  std::vector<py::str> names;            // the parameters read, in the order listed above
+  std::vector<Tensor> params;            // detached views of what refresh() found there (shared storage)
+  // The tensors refresh() found, by address only: any reference, even a weak one, would make
+  // torch.utils.swap_tensors refuse to swap the parameter. A different tensor at a reused address
+  // would also need the same version counter and data pointer to go unnoticed.
+  std::vector<const c10::TensorImpl*> seen;
+  std::vector<int64_t> versions;
   std::vector<const void*> pointers;
   Tensor w, b, w2, b2;                   // derived: W^T (K, n), summed bias; second matrix and bias
 };
@@ -112,11 +120,12 @@ struct Layer {
 class Stepper {
  public:
   void add_layer(int kind, std::vector<int64_t> flags, std::vector<int64_t> sizes, double zoneout, double eps,
-                 std::vector<Tensor> params) {
+                 py::dict source, std::vector<std::string> names) {
     Layer L;
     L.kind = kind, L.act = flags[0], L.out_act = flags[1], L.reset_after = flags[2], L.peephole = flags[3];
     L.proj = flags[4], L.I = flags[5], L.H = flags[6], L.sizes = sizes, L.zoneout = zoneout, L.eps = eps;
-    L.params = params;
+    L.source = source;
+    for (const auto& n : names) L.names.emplace_back(n);
     if (!layers_.empty() && layers_[0].sizes.size() != sizes.size())
       throw py::value_error("rnnkit stream: every layer of a stack must have the same state structure");
     layers_.push_back(std::move(L));
@@ -194,18 +203,34 @@ class Stepper {
     return s;
   }
 
-  // Rebuild the derived copies of L when a parameter changed since the last call.
+  // The tensor the cell holds now under L.names[i].
+  static const Tensor& current(const Layer& L, size_t i) {
+    PyObject* o = PyDict_GetItem(L.source.ptr(), L.names[i].ptr());  // borrowed; the dict keeps it alive
+    if (o == nullptr || !THPVariable_Check(o))
+      throw py::value_error("rnnkit stream: the cell's parameter " + std::string(py::str(L.names[i])) +
+                            " is no longer a tensor; call the layer's forward instead");
+    return THPVariable_Unpack(o);
+  }
+
+  // Rebuild the derived copies of L when a parameter changed or was replaced since the last call.
   static void refresh(Layer& L) {
-    bool stale = L.versions.size() != L.params.size();
-    for (size_t i = 0; !stale && i < L.params.size(); ++i)
-      stale = L.params[i]._version() != L.versions[i] || L.params[i].data_ptr() != L.pointers[i];
+    bool stale = L.seen.size() != L.names.size();
+    for (size_t i = 0; !stale && i < L.names.size(); ++i) {
+      const Tensor& t = current(L, i);
+      stale = t.unsafeGetTensorImpl() != L.seen[i] || t._version() != L.versions[i] ||
+              t.data_ptr() != L.pointers[i];
+    }
     if (!stale) return;
     at::NoGradGuard no_grad;
+    L.seen.clear(), L.versions.clear(), L.pointers.clear();
     std::vector<Tensor> p;
-    for (auto& t : L.params) {
+    for (size_t i = 0; i < L.names.size(); ++i) {
+      const Tensor& t = current(L, i);
       if (!t.device().is_cpu()) throw py::value_error("rnnkit stream: native steps run on the CPU");
+      L.seen.push_back(t.unsafeGetTensorImpl()), L.versions.push_back(t._version()), L.pointers.push_back(t.data_ptr());
       p.push_back(t.detach());
     }
+    L.params = p;
     auto T = [](const Tensor& m) { return m.t().contiguous(); };
     switch (L.kind) {
       case ELMAN: L.w = T(at::cat({p[0], p[1]}, 1)), L.b = p[2] + p[3]; break;
@@ -219,8 +244,6 @@ class Stepper {
       case LNLSTM: L.w = T(p[0]), L.w2 = T(p[1]), L.b = p[2].contiguous(); break;
       default: L.w = T(p[0]), L.b = p[1].contiguous();  // minGRU, minLSTM
     }
-    L.versions.clear(), L.pointers.clear();
-    for (auto& t : L.params) L.versions.push_back(t._version()), L.pointers.push_back(t.data_ptr());
   }
 
   template <typename T>
