@@ -66,6 +66,8 @@ def run(cell: Cell, x: torch.Tensor, state: tuple, *, mask=None, rec_mask=None, 
         return reference.recur(cell, x, state, mask=mask, rec_mask=rec_mask, zone=zone, reverse=reverse)
     family, names = KERNELS[type(cell)]
     B, T, _ = x.shape
+    if mask is not None:  # the kernels compute every step's input projection: no NaN may enter a masked one
+        x = torch.where(mask[:, :, None], x, 0.0)
     absent = x.new_empty(0)
     params = [absent if p is None else p.contiguous() for p in (getattr(cell, n) for n in names)]
     zone = [] if zone is None else [z.to(x.dtype).expand(B, T, s).contiguous() for z, s in zip(zone, cell.state_sizes)]

@@ -18,8 +18,14 @@ def recur(cell: Cell, x: torch.Tensor, state: State, *, mask=None, rec_mask=None
     feedback (B, T, S0): teacher forcing; before step t > 0, state[0] is
       replaced by feedback[:, t-1] (for cells whose state is their output).
     Returns seq (B, T, S0), last (B, S0), final state.
+
+    A masked step contributes nothing, NaN included: its input is replaced by zeros (a
+    select, not a product with zero) before the cell reads it, and its new state is
+    discarded with a select, so no gradient ever multiplies a NaN by zero.
     """
     B, T, _ = x.shape
+    if mask is not None:
+        x = torch.where(mask[:, :, None], x, 0.0)
     steps = range(T - 1, -1, -1) if reverse else range(T)
     outputs = [None] * T
     last = torch.zeros_like(state[0])
