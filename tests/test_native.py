@@ -139,9 +139,9 @@ def test_custom_activation_is_not_supported():
 
 @pytest.fixture
 def fresh_build_cache():
-    build.load.cache_clear()
+    build.reset()
     yield
-    build.load.cache_clear()
+    build.reset()
 
 
 def test_fallback_when_native_is_disabled(monkeypatch, fresh_build_cache):
@@ -204,3 +204,55 @@ def test_a_non_editable_install_ships_every_kernel_source():
     files = [p.relative_to(root / "rnnkit").as_posix() for p in csrc.iterdir() if p.is_file()]
     assert set(native.SOURCES) <= {Path(f).name for f in files}
     assert files and all(any(fnmatch.fnmatch(f, pat) for pat in patterns) for f in files), files
+
+
+def test_backend_reports_the_build_failure(monkeypatch, fresh_build_cache):
+    """A layer selected 'native' whose build fails says 'reference' after its first call, with one warning;
+    layers built after the failure select 'reference' from the start."""
+    def broken(name, sources):
+        raise RuntimeError("Error building extension 'rnnkit_native': c++: fatal error")
+
+    monkeypatch.setattr(build, "compile_module", broken)
+    torch.manual_seed(0)
+    layer = rnnkit.LayerNormLSTM(5, input_size=3, num_layers=2, return_sequences=True)
+    twin = rnnkit.LayerNormLSTM(5, input_size=3, num_layers=2, return_sequences=True, backend="reference")
+    twin.load_state_dict(layer.state_dict())
+    assert layer.backend == "native"  # selected: nothing has been built yet
+    x = torch.randn(2, 4, 3)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        got = [layer(x) for _ in range(2)]
+    assert layer.backend == "reference" and layer.stack.layers[1].backend == "reference"
+    assert len([w for w in caught if "fatal error" in str(w.message)]) == 1
+    for out in got:
+        torch.testing.assert_close(out, twin(x), rtol=0, atol=0)
+    assert rnnkit.LayerNormLSTM(5, input_size=3).backend == "reference"
+    with pytest.raises(ValueError, match="native kernels are not available"):
+        rnnkit.LayerNormLSTM(5, input_size=3, backend="native")
+
+
+def test_backend_reports_per_call_fallbacks():
+    """bfloat16 input on a native layer runs the reference loop: backend says so (one warning); a float32
+    call runs the kernel again. A mask with holes on a torch layer runs its fallback, and says it."""
+    torch.manual_seed(0)
+    layer = rnnkit.LSTM(4, input_size=3, peephole=True)
+    layer(torch.randn(2, 5, 3))
+    assert layer.backend == "native"
+    layer.bfloat16()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        layer(torch.randn(2, 5, 3, dtype=torch.bfloat16))
+        layer(torch.randn(2, 5, 3, dtype=torch.bfloat16))
+    assert layer.backend == "reference"
+    assert len([w for w in caught if "bfloat16" in str(w.message)]) <= 1  # one per process
+    layer.float()
+    layer(torch.randn(2, 5, 3))
+    assert layer.backend == "native"
+
+    fused = rnnkit.GRU(4, input_size=3, num_layers=2)
+    fused(torch.randn(2, 5, 3))
+    assert fused.backend == "torch"
+    fused(torch.randn(2, 5, 3), mask=torch.tensor([[1, 0, 1, 1, 1], [1, 1, 1, 1, 1]], dtype=torch.bool))
+    assert fused.backend == "native"
+    fused(torch.randn(2, 5, 3))
+    assert fused.backend == "torch"

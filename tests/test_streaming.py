@@ -157,7 +157,7 @@ def test_custom_activation_falls_back_to_python():
 def test_unbuildable_native_module_warns_once_and_falls_back(monkeypatch):
     from rnnkit.kernels import build
     monkeypatch.setenv("RNNKIT_NATIVE", "0")
-    build.load.cache_clear()
+    build.reset()
     try:
         layer = rnnkit.LSTM(4, input_size=3)
         with warnings.catch_warnings(record=True) as caught:
@@ -167,7 +167,7 @@ def test_unbuildable_native_module_warns_once_and_falls_back(monkeypatch):
         assert layer.stream_backend == "reference"
         assert len([w for w in caught if "RNNKIT_NATIVE=0" in str(w.message)]) == 1
     finally:
-        build.load.cache_clear()
+        build.reset()
 
 
 def reference_stream(layer, x, state=None):

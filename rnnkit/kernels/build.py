@@ -44,9 +44,24 @@ def unavailable_reason() -> str | None:
     return None
 
 
+FAILURES: dict[str, str] = {}  # module name -> why it could not be built or loaded (this process)
+
+
+def failure(name: str) -> str | None:
+    """Why module ``name`` could not be built or loaded in this process, or None (not tried, or built)."""
+    return FAILURES.get(name)
+
+
+def reset() -> None:
+    """Forget every build and failure of this process (tests; after fixing a compiler)."""
+    load.cache_clear()
+    FAILURES.clear()
+
+
 @functools.cache
 def load(name: str, sources: tuple[str, ...]):
     """The compiled module ``name`` built from ``csrc/<sources>``, or None (one warning) if it cannot be."""
+    FAILURES.pop(name, None)
     reason = unavailable_reason()
     if reason is None:
         try:
@@ -54,6 +69,7 @@ def load(name: str, sources: tuple[str, ...]):
         except Exception as error:  # a compile or link error: report it, keep working
             last = str(error).strip().splitlines()
             reason = f"the build failed ({last[-1] if last else type(error).__name__})"
+    FAILURES[name] = reason
     warnings.warn(f"rnnkit: native kernels {name!r} unavailable: {reason}; using the reference loop",
                   RuntimeWarning, stacklevel=3)
     return None

@@ -43,13 +43,26 @@ def kernel_options(cell: Cell) -> list[str] | None:
 
 
 def supports(cell: Cell) -> bool:
-    """True when a kernel computes ``cell`` and the module can be built here (never builds)."""
-    return type(cell) in KERNELS and kernel_options(cell) is not None and build.unavailable_reason() is None
+    """True when a kernel computes ``cell`` and the module can be built here (never builds; False
+    once a build or load has failed in this process)."""
+    return (type(cell) in KERNELS and kernel_options(cell) is not None and build.unavailable_reason() is None
+            and build.failure(MODULE) is None)
 
 
 def load():
     """The compiled module (built on first use, cached), or None if it cannot be built."""
     return build.load(MODULE, SOURCES)
+
+
+def fallback_reason(cell: Cell, x: torch.Tensor) -> str | None:
+    """Why ``run(cell, x, ...)`` would run the reference loop instead of a kernel, or None (builds on first use)."""
+    if type(cell) not in KERNELS or kernel_options(cell) is None:
+        return f"no native kernel computes this {type(cell).__name__} (a custom activation?)"
+    if x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64):
+        return f"the native kernels take CPU float32/float64 tensors, not {x.dtype} on {x.device.type}"
+    if load() is None:
+        return f"the native kernels are unavailable ({build.failure(MODULE) or build.unavailable_reason()})"
+    return None
 
 
 def run(cell: Cell, x: torch.Tensor, state: tuple, *, mask=None, rec_mask=None, zone=None, reverse: bool = False):
@@ -58,12 +71,11 @@ def run(cell: Cell, x: torch.Tensor, state: tuple, *, mask=None, rec_mask=None, 
     x (B, T, I); state tuple of (B, S); mask (B, T) bool; rec_mask (B, S0); zone one (B, T, S)
     per state tensor (see reference.recur). Differentiable in x, state and the cell's parameters.
     """
-    options = kernel_options(cell) if type(cell) in KERNELS else None
-    # The kernels are CPU float32/float64 code; anything else is the reference loop's.
-    native_input = x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64)
-    module = load() if native_input and options is not None else None
-    if module is None:
+    # The kernels are CPU float32/float64 code; anything else is the reference loop's
+    # (fallback_reason says why; the layer reports and warns).
+    if fallback_reason(cell, x) is not None:
         return reference.recur(cell, x, state, mask=mask, rec_mask=rec_mask, zone=zone, reverse=reverse)
+    module, options = load(), kernel_options(cell)
     family, names = KERNELS[type(cell)]
     B, T, _ = x.shape
     if mask is not None:  # the kernels compute every step's input projection: no NaN may enter a masked one

@@ -2,15 +2,30 @@
 from __future__ import annotations
 
 import logging
+import warnings
 
 import torch
 
 from .. import kernels
 from ..cells import Cell
+from ..kernels import native
 from ..kernels.reference import recur
 from .base import SequenceLayer, right_padded_lengths
 
 log = logging.getLogger(__name__)
+WARNED: set[str] = set()  # the per-call fallbacks already reported in this process (one warning each)
+
+
+def tracing() -> bool:
+    """True while torch.jit.trace, torch.onnx.export or torch.export records the computation."""
+    exporting = getattr(torch.compiler, "is_exporting", lambda: False)
+    return torch.jit.is_tracing() or torch.onnx.is_in_onnx_export() or exporting()
+
+
+def warn_once(message: str) -> None:
+    if message not in WARNED:
+        WARNED.add(message)
+        warnings.warn(f"rnnkit: {message}", RuntimeWarning, stacklevel=4)
 
 
 class Recurrent(SequenceLayer):
@@ -21,6 +36,13 @@ class Recurrent(SequenceLayer):
     go_backwards: process from the last valid step to the first; outputs
       stay aligned with the input steps (seq[:, t] is the output for x[:, t]).
     backend: "auto", "torch" (fused op), "native", "scan" (minGRU/minLSTM) or "reference".
+
+    ``selected_backend`` is the backend chosen at construction; ``backend`` is the one the
+    last call ran (before any call, the selected one). They differ when a call cannot take
+    the selected path: a mask with holes on "torch"; a CUDA or bfloat16 input, or a native
+    build that failed, on "native" (one warning); tracing or export, which records only
+    torch operations: "native" runs the reference loop and "scan" its logcumsumexp form
+    (one warning).
     """
 
     num_slots = 1
@@ -34,8 +56,16 @@ class Recurrent(SequenceLayer):
         self.cell, self.go_backwards = cell, go_backwards
         self.recurrent_dropout, self.zoneout = recurrent_dropout, zoneout
         self.requested_backend = backend
-        self.backend = kernels.select_backend(cell, recurrent_dropout=recurrent_dropout, zoneout=zoneout,
-                                              requested=backend)
+        self.selected_backend = kernels.select_backend(cell, recurrent_dropout=recurrent_dropout, zoneout=zoneout,
+                                                       requested=backend)
+
+    @property
+    def backend(self) -> str:
+        """The backend the last call ran (before any call: the selected one)."""
+        return self.__dict__.get("_ran", self.selected_backend)
+
+    def record_backend(self, name: str) -> None:
+        self.__dict__["_ran"] = name
 
     input_size = property(lambda self: self.cell.input_size)
     output_size = property(lambda self: self.cell.output_size)
@@ -65,15 +95,32 @@ class Recurrent(SequenceLayer):
     def run(self, x, state=None, mask=None, feedback=None):
         if state is None:
             state = tuple(s.unsqueeze(0) for s in self.cell.init_state(x.shape[0], x.device, x.dtype))
-        backend = "reference" if feedback is not None else self.backend
+        backend = "reference" if feedback is not None else self.selected_backend
+        traced = tracing()
         if backend == "torch":
             lengths = None if mask is None else right_padded_lengths(mask)
             if mask is None or (lengths is not None and lengths.min() > 0):
                 seq, state = kernels.fused.run([[self.cell]], x, state, lengths, reverse=self.go_backwards)
+                self.record_backend("torch")
                 return seq, state[0][0], state
             backend = kernels.fallback_backend(self.cell)
             log.debug("mask has holes, left padding or empty rows: %s runs on %s",
                       type(self.cell).__name__, backend)
+        name = type(self.cell).__name__
+        if backend == "native" and traced:
+            backend = "reference"
+            warn_once(f"{name} is traced or exported: it runs the reference loop (the native kernels "
+                      "are opaque to tracing); layer.backend says 'reference'")
+        elif backend == "native":
+            reason = kernels.native.fallback_reason(self.cell, x)
+            if reason is not None:
+                backend = "reference"
+                if native.load() is not None:  # (an unavailable build has had its one warning from build.load)
+                    warn_once(f"{name} runs the reference loop: {reason}; layer.backend says 'reference'")
+        elif backend == "scan" and traced:
+            warn_once(f"{name} is traced or exported: the scan runs its logcumsumexp form (torch operations "
+                      "only), not the compiled recurrence")
+        self.record_backend(backend)
         rec_mask, zone = self.sample_masks(x)
         state = tuple(s[0] for s in state)
         if backend == "reference":
@@ -81,7 +128,7 @@ class Recurrent(SequenceLayer):
                                      reverse=self.go_backwards, feedback=feedback)
         elif backend == "scan":
             seq, last, state = kernels.scan.run(self.cell, x, state, mask=mask, rec_mask=rec_mask,
-                                                reverse=self.go_backwards)
+                                                reverse=self.go_backwards, traceable=traced)
         else:
             seq, last, state = kernels.native.run(self.cell, x, state, mask=mask, rec_mask=rec_mask,
                                                   zone=zone, reverse=self.go_backwards)

@@ -86,7 +86,7 @@ class RNN(SequenceLayer):
         return self.stack.stream_cells()
 
     def run(self, x, state=None, mask=None):
-        if self.backend == "torch" and (self.merge_mode in ("concat", None) or self.num_layers == 1):
+        if self.stack.selected_backend == "torch" and (self.merge_mode in ("concat", None) or self.num_layers == 1):
             lengths = None if mask is None else right_padded_lengths(mask)
             if mask is None or (lengths is not None and lengths.min() > 0):
                 return self.run_fused(x, state, lengths)
@@ -98,6 +98,7 @@ class RNN(SequenceLayer):
             state = tuple(x.new_zeros(self.num_slots, x.shape[0], s) for s in self.state_sizes)
         seq, state = kernels.fused.run(self.cells(), x, state, lengths, reverse=self.go_backwards,
                                        dropout=self.dropout, training=self.training)
+        self.stack.record_backend("torch")
         if not self.bidirectional:
             return seq, state[0][-1], state
         merge = MERGE_MODES[self.merge_mode]

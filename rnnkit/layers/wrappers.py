@@ -38,6 +38,11 @@ def split_state(state, sizes: list[int]):
     return [tuple(p[i] for p in parts) for i in range(len(sizes))]
 
 
+def combined_backend(layers) -> str:
+    """The backend of layers that ran: one name, or the distinct names joined by '+' (bottom first)."""
+    return "+".join(dict.fromkeys(layer.backend for layer in layers))
+
+
 def join_states(states) -> tuple:
     return tuple(torch.cat(parts, 0) for parts in zip(*states))
 
@@ -63,7 +68,12 @@ class Bidirectional(SequenceLayer):
     input_size = property(lambda self: self.forward_layer.input_size)
     state_sizes = property(lambda self: self.forward_layer.state_sizes)
     num_slots = property(lambda self: 2 * self.forward_layer.num_slots)
-    backend = property(lambda self: self.forward_layer.backend)
+    backend = property(lambda self: combined_backend([self.forward_layer, self.backward_layer]))
+    selected_backend = property(lambda self: self.forward_layer.selected_backend)
+
+    def record_backend(self, name: str) -> None:
+        self.forward_layer.record_backend(name)
+        self.backward_layer.record_backend(name)
 
     @property
     def output_size(self) -> int:
@@ -108,7 +118,13 @@ class Stacked(SequenceLayer):
     output_size = property(lambda self: self.layers[-1].output_size)
     state_sizes = property(lambda self: self.layers[0].state_sizes)
     num_slots = property(lambda self: sum(layer.num_slots for layer in self.layers))
-    backend = property(lambda self: self.layers[0].backend)
+    backend = property(lambda self: combined_backend(self.layers))
+    selected_backend = property(lambda self: self.layers[0].selected_backend)
+
+    def record_backend(self, name: str) -> None:
+        """Record that every layer ran on ``name`` (one fused call for the whole stack)."""
+        for layer in self.layers:
+            layer.record_backend(name)
 
     def build(self, input_size: int) -> None:
         for layer in self.layers:
