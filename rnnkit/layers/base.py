@@ -23,6 +23,18 @@ def lengths_to_mask(lengths: torch.Tensor, T: int) -> torch.Tensor:
     return torch.arange(T, device=lengths.device)[None, :] < lengths[:, None]
 
 
+def match_autocast(t: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``t`` in ``dtype`` when autocast made it the autocast dtype (e.g. a bf16 sequence from torch's fused
+    LSTM under bf16 autocast, fed to the next layer), else ``t`` unchanged. Each layer then runs as it
+    would under autocast alone: its own matmuls autocast (torch paths) or its kernel runs in the
+    parameters' dtype (native, scan)."""
+    device = t.device.type
+    if (t.dtype != dtype and t.is_floating_point() and torch.is_autocast_enabled(device)
+            and t.dtype == torch.get_autocast_dtype(device)):
+        return t.to(dtype)
+    return t
+
+
 def right_padded_lengths(mask: torch.Tensor) -> torch.Tensor | None:
     """The lengths of a right-padded mask, or None if the mask has holes or left padding."""
     lengths = mask.sum(1)
@@ -54,6 +66,11 @@ class SequenceLayer(nn.Module):
         if self.input_size is None:
             self.build(x.shape[-1])
             self.to(device=x.device, dtype=x.dtype)
+        param = next(self.parameters(), None)
+        if param is not None:  # under autocast, a lower-precision input from the layer before
+            x = match_autocast(x, param.dtype)
+            if isinstance(state, (tuple, list)):
+                state = tuple(match_autocast(s, param.dtype) if isinstance(s, torch.Tensor) else s for s in state)
         mask = self.check_inputs(x, state, lengths, mask)
         seq, last, state = self.run(x, state, mask, **options)
         # under bf16 autocast torch's fused LSTM returns a bf16 state: the carried state keeps x's dtype

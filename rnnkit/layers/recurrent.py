@@ -10,7 +10,7 @@ from .. import kernels
 from ..cells import Cell
 from ..kernels import native
 from ..kernels.reference import recur
-from .base import SequenceLayer, right_padded_lengths
+from .base import SequenceLayer, match_autocast, right_padded_lengths
 
 log = logging.getLogger(__name__)
 WARNED: set[str] = set()  # the per-call fallbacks already reported in this process (one warning each)
@@ -93,6 +93,10 @@ class Recurrent(SequenceLayer):
         return rec_mask, zone
 
     def run(self, x, state=None, mask=None, feedback=None):
+        param = next(self.cell.parameters(), None)
+        if param is not None:  # under autocast, the layer below may hand over a bf16 sequence
+            x = match_autocast(x, param.dtype)
+            state = None if state is None else tuple(match_autocast(s, param.dtype) for s in state)
         if state is None:
             state = tuple(s.unsqueeze(0) for s in self.cell.init_state(x.shape[0], x.device, x.dtype))
         backend = "reference" if feedback is not None else self.selected_backend
