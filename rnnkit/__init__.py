@@ -1,5 +1,5 @@
 """rnnkit: recurrent neural networks on PyTorch, readable and fast."""
-from . import cells, kernels, layers
+from . import cells, data, kernels, layers
 from .errors import UserError
 from .layers import (GRU, LSTM, RNN, Bidirectional, JordanRNN, LayerNormLSTM, MinGRU, MinLSTM, Recurrent,
                      SimpleRNN, Stacked)
@@ -8,6 +8,6 @@ from .models import Sequential
 
 __version__ = "0.1.0"
 
-__all__ = ["cells", "kernels", "layers", "RNN", "SimpleRNN", "LSTM", "GRU", "JordanRNN", "LayerNormLSTM",
+__all__ = ["cells", "data", "kernels", "layers", "RNN", "SimpleRNN", "LSTM", "GRU", "JordanRNN", "LayerNormLSTM",
            "MinGRU", "MinLSTM", "Recurrent", "Bidirectional", "Stacked", "from_torch", "to_torch", "Sequential",
            "UserError", "__version__"]

@@ -1,18 +1,33 @@
 """Building native code: on first use (never at import), cached across processes, reported once.
 
-``load(name, sources)`` compiles ``csrc/<sources>`` into a torch extension
-with torch.utils.cpp_extension and ninja, in a cache directory
-(``$RNNKIT_CACHE``, default ``~/.cache/rnnkit``) keyed by the torch version;
-torch rebuilds only when a source or flag changes. When the build cannot
-happen (no compiler, no ninja, ``RNNKIT_NATIVE=0``, a compile error), it
-returns None after one warning naming the reason, and callers fall back to
-the reference loop.
+``load(name, sources)`` returns the compiled module ``name`` built from
+``csrc/<sources>``, or None after one warning naming the reason (no
+compiler, no ninja, ``RNNKIT_NATIVE=0``, a compile error, a cached binary
+that cannot be loaded); callers then run the reference loop and say so.
+
+The cache (``$RNNKIT_CACHE``, default ``~/.cache/rnnkit``) holds one
+directory per key, and the key holds everything that changes the binary:
+the module, torch's and Python's versions, the machine, the CPU's feature
+list (the code is compiled for this CPU's vector units with
+``-march=native`` / ``-mcpu=native``), the compiler's version, the flags,
+and a hash of the sources and headers. A cache shared between machines (NFS
+home, container image, CI cache) therefore never hands one CPU's binary to
+another; a compiler that refuses the native-CPU flag gets one more try with
+portable flags (its own key). A cached ``<name>.so`` is imported directly
+(no compiler call); a fresh build goes through torch.utils.cpp_extension and
+ninja in ``<dir>/build`` and is then moved into place atomically. Torch's own
+language-standard flag is left alone.
 """
 from __future__ import annotations
 
 import functools
+import hashlib
+import importlib.util
+import json
 import os
+import platform
 import shutil
+import subprocess
 import sys
 import time
 import warnings
@@ -21,12 +36,75 @@ from pathlib import Path
 import torch
 
 CSRC = Path(__file__).parent / "csrc"
-CFLAGS = ["-O3", "-march=native", "-ffast-math", "-fno-finite-math-only", "-std=c++17"]
+FLAGS = ["-O3", "-ffast-math", "-fno-finite-math-only"]  # finite-math kept off: inf and NaN stay meaningful
+_IMPORTED: dict[str, object] = {}  # library path -> module: an extension is initialised once per process
+
+
+class LoadError(RuntimeError):
+    """A cached binary exists but cannot be loaded here."""
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("RNNKIT_CACHE") or Path.home() / ".cache" / "rnnkit")
 
 
 def cache_dir() -> Path:
-    root = Path(os.environ.get("RNNKIT_CACHE") or Path.home() / ".cache" / "rnnkit")
-    return root / f"torch-{torch.__version__}-py{sys.version_info.major}{sys.version_info.minor}"
+    """Where the builds live (one directory per key below it)."""
+    return cache_root()
+
+
+def arch_flags() -> list[str]:
+    """The flag that compiles for this CPU's vector units (its features are part of the key)."""
+    machine = platform.machine().lower()
+    if machine in ("x86_64", "amd64"):
+        return ["-march=native"]
+    if machine in ("aarch64", "arm64"):
+        return ["-mcpu=native"]
+    return []
+
+
+@functools.cache
+def cpu_features() -> str:
+    """This CPU's feature list (/proc/cpuinfo "flags" on x86, "Features" on Arm), sorted."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return f"{platform.machine()} {platform.processor()}"
+    for line in text.splitlines():
+        field, _, value = line.partition(":")
+        if field.strip() in ("flags", "Features"):
+            return " ".join(sorted(set(value.split())))
+    return f"{platform.machine()} {platform.processor()}"
+
+
+@functools.cache
+def compiler_version() -> str:
+    compiler = os.environ.get("CXX", "c++")
+    try:
+        out = subprocess.run([compiler, "--version"], capture_output=True, text=True, timeout=60).stdout
+    except (OSError, subprocess.SubprocessError):
+        return f"{compiler} (version unknown)"
+    return f"{compiler}: {out.splitlines()[0] if out else 'version unknown'}"
+
+
+def sources_hash(sources: tuple[str, ...]) -> str:
+    digest = hashlib.sha256()
+    for path in [CSRC / s for s in sources] + sorted(CSRC.glob("*.h")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def key(name: str, sources: tuple[str, ...], flags: list[str]) -> dict:
+    """Everything that changes the binary of module ``name``."""
+    return {"module": name, "torch": torch.__version__, "python": platform.python_version(),
+            "machine": platform.machine(),
+            "cpu_features": cpu_features() if any(f in flags for f in arch_flags()) else "portable",
+            "compiler": compiler_version(), "flags": flags, "sources": sources_hash(sources)}
+
+
+def build_dir(name: str, sources: tuple[str, ...], flags: list[str]) -> Path:
+    digest = hashlib.sha256(json.dumps(key(name, sources, flags), sort_keys=True).encode()).hexdigest()
+    return cache_root() / f"{name}-{digest[:16]}"
 
 
 def unavailable_reason() -> str | None:
@@ -66,27 +144,66 @@ def load(name: str, sources: tuple[str, ...]):
     if reason is None:
         try:
             return compile_module(name, sources)
-        except Exception as error:  # a compile or link error: report it, keep working
-            last = str(error).strip().splitlines()
-            reason = f"the build failed ({last[-1] if last else type(error).__name__})"
+        except Exception as error:  # a compile, link or load error: report it, keep working
+            reason = str(error) if isinstance(error, LoadError) else f"the build failed ({last_line(error)})"
     FAILURES[name] = reason
     warnings.warn(f"rnnkit: native kernels {name!r} unavailable: {reason}; using the reference loop",
                   RuntimeWarning, stacklevel=3)
     return None
 
 
+def last_line(error: Exception) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[-1] if lines else type(error).__name__
+
+
 def compile_module(name: str, sources: tuple[str, ...]):
+    """The module from the cache, or built into it; with the native-CPU flag first, then portable flags."""
+    native = FLAGS + arch_flags()
+    try:
+        return load_or_build(name, sources, native)
+    except LoadError:
+        raise
+    except Exception as error:
+        if native == FLAGS:
+            raise
+        print(f"rnnkit: the build with {arch_flags()} failed ({last_line(error)}); retrying with portable flags",
+              file=sys.stderr, flush=True)
+        return load_or_build(name, sources, FLAGS)
+
+
+def load_or_build(name: str, sources: tuple[str, ...], flags: list[str]):
+    directory = build_dir(name, sources, flags)
+    library = directory / f"{name}.so"
+    if str(library) in _IMPORTED:
+        return _IMPORTED[str(library)]
+    if library.exists():
+        return import_library(name, library)
     from torch.utils import cpp_extension
 
-    build_dir = cache_dir() / name
-    build_dir.mkdir(parents=True, exist_ok=True)
-    fresh = not any(build_dir.glob("*.so"))
+    work = directory / "build"
+    work.mkdir(parents=True, exist_ok=True)
+    (directory / "key.json").write_text(json.dumps(key(name, sources, flags), indent=1, sort_keys=True) + "\n")
     start = time.perf_counter()
-    if fresh:
-        print(f"rnnkit: building native kernels {name!r} (once; cached in {build_dir})",
-              file=sys.stderr, flush=True)
-    module = cpp_extension.load(name=name, sources=[str(CSRC / s) for s in sources],
-                                extra_cflags=CFLAGS, build_directory=str(build_dir), verbose=False)
-    if fresh:
-        print(f"rnnkit: built {name!r} in {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
+    print(f"rnnkit: building native kernels {name!r} (once; cached in {directory})", file=sys.stderr, flush=True)
+    module = cpp_extension.load(name=name, sources=[str(CSRC / s) for s in sources], extra_cflags=flags,
+                                build_directory=str(work), verbose=False)
+    print(f"rnnkit: built {name!r} in {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
+    partial = directory / f"{name}.so.{os.getpid()}.tmp"
+    shutil.copyfile(work / f"{name}.so", partial)
+    os.replace(partial, library)  # atomic: another process sees no library or the whole one
+    _IMPORTED[str(library)] = module
+    return module
+
+
+def import_library(name: str, library: Path):
+    """Import a cached extension; LoadError (naming the file and the reason) if it cannot be loaded here."""
+    try:
+        spec = importlib.util.spec_from_file_location(name, library)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    except Exception as error:  # ImportError (bad ELF, missing symbol), OSError
+        raise LoadError(f"the cached binary {library} could not be loaded ({last_line(error)}); "
+                        f"delete {library.parent} to rebuild it") from error
+    _IMPORTED[str(library)] = module
     return module

@@ -33,6 +33,8 @@ def kernel_options(cell: Cell) -> list[str] | None:
     """The kernel's options for ``cell``, or None when no kernel computes it (a custom activation)."""
     if type(cell) is GRUCell:
         return ["reset_after" if cell.reset_after else "reset_before"]
+    if type(cell) is LayerNormLSTMCell:
+        return [f"eps={float(cell.eps)!r}"]  # repr round-trips the float exactly
     if type(cell) is ElmanCell:
         names = [activation_name(cell.activation)]
     elif type(cell) is JordanCell:

@@ -23,24 +23,7 @@
 #include <string>
 #include <vector>
 
-// glibc's vector maths library (libmvec): declaring the scalar functions SIMD-callable lets -O3
-// vectorise the gate loops. glibc declares them itself only under the full -ffast-math, which
-// build.py does not use (it keeps infinities and NaNs meaningful).
-extern "C" {
-__attribute__((simd("notinbranch"))) float expf(float) noexcept;
-__attribute__((simd("notinbranch"))) double exp(double) noexcept;
-__attribute__((simd("notinbranch"))) float tanhf(float) noexcept;
-__attribute__((simd("notinbranch"))) double tanh(double) noexcept;
-
-// Fortran BLAS, exported by libtorch_cpu (its MKL): called directly, a per-step matmul costs no
-// dispatcher, no tensor views and no allocation.
-void sgemm_(const char* ta, const char* tb, const int* m, const int* n, const int* k, const float* alpha,
-            const float* a, const int* lda, const float* b, const int* ldb, const float* beta, float* c,
-            const int* ldc);
-void dgemm_(const char* ta, const char* tb, const int* m, const int* n, const int* k, const double* alpha,
-            const double* a, const int* lda, const double* b, const int* ldb, const double* beta, double* c,
-            const int* ldc);
-}
+#include "fastmath.h"
 
 namespace rnnkit {
 
@@ -53,11 +36,9 @@ using at::Tensor;
 using Tensors = std::vector<Tensor>;
 using Options = std::vector<std::string>;
 
-inline float exp_(float v) { return ::expf(v); }
-inline double exp_(double v) { return ::exp(v); }
-inline float tanh_(float v) { return ::tanhf(v); }
-inline double tanh_(double v) { return ::tanh(v); }
-template <typename T> inline T sigmoid_(T v) { return T(1) / (T(1) + exp_(-v)); }
+using rnnkit_math::exp_;  // inline, vectorisable (fastmath.h)
+using rnnkit_math::sigmoid_;
+using rnnkit_math::tanh_;
 
 // The activations an Elman or Jordan cell may name (cells/base.py ACTIVATIONS).
 enum class Act { Tanh, Relu, Sigmoid, Identity };
@@ -90,25 +71,25 @@ template <typename T> inline void activate_grad(Act act, const T* a, T* d, int64
   }
 }
 
-inline void blas_gemm(const char* ta, const int* m, const int* n, const int* k, const float* a, const int* lda,
-                      const float* b, const int* ldb, const float* beta, float* c, const int* ldc) {
-  const float one = 1;
-  sgemm_(ta, "N", m, n, k, &one, a, lda, b, ldb, beta, c, ldc);
-}
-inline void blas_gemm(const char* ta, const int* m, const int* n, const int* k, const double* a, const int* lda,
-                      const double* b, const int* ldb, const double* beta, double* c, const int* ldc) {
-  const double one = 1;
-  dgemm_(ta, "N", m, n, k, &one, a, lda, b, ldb, beta, c, ldc);
-}
-
-// Row-major C (M, N) = A (M, K) @ op(Bm) + beta * C. Bm is (N, K) when b_t (an nn.Linear
-// weight, used as W^T), else (K, N). BLAS is column-major: a row-major X is the column-major
-// X^T, so this computes C^T = op(Bm)^T A^T.
+// Row-major C (M, N) = A (M, K) @ op(Bm) + beta * C, each a strided matrix in existing storage
+// (rows lda, ldb, ldc apart). Bm is (N, K) when b_t (an nn.Linear weight, used as W^T), else (K, N).
+// Through at::mm_out / at::addmm_out on views of the storage: torch's own BLAS (MKL, OpenBLAS or
+// its fallback, whichever this torch was built with), 64-bit sizes, no symbol outside torch's API.
+// beta is 0 (C is overwritten, never read) or 1 (accumulate).
 template <typename T>
 inline void gemm(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* Bm, int64_t ldb, bool b_t,
                  T beta, T* C, int64_t ldc) {
-  const int m = N, n = M, k = K, la = ldb, lb = lda, lc = ldc;
-  blas_gemm(b_t ? "T" : "N", &m, &n, &k, Bm, &la, A, &lb, &beta, C, &lc);
+  TORCH_CHECK(beta == T(0) || beta == T(1), "rnnkit native: gemm takes beta 0 or 1");
+  const auto opt = at::TensorOptions().dtype(c10::CppTypeToScalarType<T>::value);
+  const Tensor a = at::from_blob(const_cast<T*>(A), {M, K}, {lda, 1}, opt);
+  const Tensor b = b_t ? at::from_blob(const_cast<T*>(Bm), {N, K}, {ldb, 1}, opt).t()
+                       : at::from_blob(const_cast<T*>(Bm), {K, N}, {ldb, 1}, opt);
+  Tensor c = at::from_blob(C, {M, N}, {ldc, 1}, opt);
+  if (beta == T(0)) {
+    at::mm_out(c, a, b);
+  } else {
+    at::addmm_out(c, c, a, b);
+  }
 }
 
 // f(b) for every batch row, split over torch's threads when a step has enough work (width per row).

@@ -4,17 +4,27 @@
 namespace rnnkit {
 namespace {
 
-constexpr double kEps = 1e-5;  // LayerNormLSTMCell.eps
+// The cell's eps (LayerNormLSTMCell.eps), passed by native.py as the option "eps=<repr of the float>".
+double parse_eps(const Options& options) {
+  for (const auto& o : options)
+    if (o.rfind("eps=", 0) == 0) {
+      const double eps = std::stod(o.substr(4));
+      TORCH_CHECK(eps >= 0 && std::isfinite(eps), "rnnkit native: layer norm eps must be finite and >= 0, got ", o);
+      return eps;
+    }
+  TORCH_CHECK(false, "rnnkit native: the lnlstm kernel needs the option eps=<value>");
+  return 0;
+}
 
 // v (n) <- (v - mean) * rstd in place; returns rstd (biased variance, as F.layer_norm).
-template <typename T> inline T normalise(T* v, int64_t n) {
+template <typename T> inline T normalise(T* v, int64_t n, double eps) {
   T mean = 0, var = 0;
   RNNKIT_IVDEP
   for (int64_t j = 0; j < n; ++j) mean += v[j];
   mean /= T(n);
   RNNKIT_IVDEP
   for (int64_t j = 0; j < n; ++j) var += (v[j] - mean) * (v[j] - mean);
-  const T rstd = T(1) / std::sqrt(var / T(n) + T(kEps));
+  const T rstd = T(1) / std::sqrt(var / T(n) + T(eps));
   RNNKIT_IVDEP
   for (int64_t j = 0; j < n; ++j) v[j] = (v[j] - mean) * rstd;
   return rstd;
@@ -39,11 +49,11 @@ template <typename T> inline void normalise_grad(const T* xh, const T* dxh, T rs
 // Hin, Cin (B, T, H) the states entering each step.
 template <typename T>
 Tensors lnlstm_fwd(const Tensor& x, const Tensors& state, const Tensors& p, const Tensor& mask, const Tensor& rec_mask,
-                   const Tensors& zone, bool reverse) {
+                   const Tensors& zone, bool reverse, double eps) {
   const Loop<T> L = make_loop<T>(x, mask, rec_mask, reverse);
   const int64_t B = L.B, Tn = L.Tn, G = p[0].size(0), H = G / 4;
   Tensor XR = at::mm(flat(x), p[0].t());
-  auto [XN, mean_x, rstd_x] = at::native_layer_norm(XR, {G}, p[3], std::nullopt, kEps);
+  auto [XN, mean_x, rstd_x] = at::native_layer_norm(XR, {G}, p[3], std::nullopt, eps);
   Tensor Gs = XN.add_(p[2]).view({B, Tn, G});
   Tensor Xh = at::empty({B, Tn, G}, x.options()), rh = at::empty({B, Tn}, x.options());
   Tensor Cn = at::empty({B, Tn, H}, x.options()), rc = at::empty({B, Tn}, x.options());
@@ -65,7 +75,7 @@ Tensors lnlstm_fwd(const Tensor& x, const Tensors& state, const Tensors& p, cons
       T *gi = gs + r * G, *v = xh + r * G, *c = cc + b * H, *cnr = cn + r * H, *hh = hc + b * H;
       T *gf = gi + H, *gg = gi + 2 * H, *go = gi + 3 * H;
       const T* c0 = sc.at(b, t);
-      rhp[r] = normalise(v, G);
+      rhp[r] = normalise(v, G, eps);
       RNNKIT_IVDEP
       for (int64_t j = 0; j < G; ++j) gi[j] += g_hh[j] * v[j];
       RNNKIT_IVDEP
@@ -77,7 +87,7 @@ Tensors lnlstm_fwd(const Tensor& x, const Tensors& state, const Tensors& p, cons
         c[j] = gf[j] * c0[j] + gi[j] * gg[j];
         cnr[j] = c[j];
       }
-      rcp[r] = normalise(cnr, H);
+      rcp[r] = normalise(cnr, H, eps);
       RNNKIT_IVDEP
       for (int64_t j = 0; j < H; ++j) hh[j] = go[j] * tanh_(g_c[j] * cnr[j] + b_c[j]);
       settle(L, sc, b, n, c);
@@ -164,10 +174,11 @@ Tensors lnlstm_bwd(const Tensor& dseq, const Tensor& dlast, const Tensors& dfina
 }  // namespace
 
 Tensors lnlstm_forward(const Tensor& x, const Tensors& state, const Tensors& params, const Tensor& mask,
-                       const Tensor& rec_mask, const Tensors& zone, bool reverse, const Options&) {
+                       const Tensor& rec_mask, const Tensors& zone, bool reverse, const Options& options) {
   Tensors out;
+  const double eps = parse_eps(options);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lnlstm_forward", [&] {
-    out = lnlstm_fwd<scalar_t>(x, state, params, mask, rec_mask, zone, reverse);
+    out = lnlstm_fwd<scalar_t>(x, state, params, mask, rec_mask, zone, reverse, eps);
   });
   return out;
 }

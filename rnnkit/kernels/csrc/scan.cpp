@@ -20,20 +20,14 @@
 #include <cmath>
 #include <vector>
 
-// glibc's libmvec: SIMD exp, so that the lane loops below vectorise (glibc declares it itself
-// only under the full -ffast-math, which build.py does not use).
-extern "C" {
-__attribute__((simd("notinbranch"))) float expf(float) noexcept;
-__attribute__((simd("notinbranch"))) double exp(double) noexcept;
-}
+#include "fastmath.h"
+
 
 using at::Tensor;
 
 namespace {
 
-inline float ex(float v) { return ::expf(v); }
-inline double ex(double v) { return ::exp(v); }
-template <typename T> inline T sg(T v) { return T(1) / (T(1) + ex(-v)); }
+template <typename T> inline T sg(T v) { return rnnkit_math::sigmoid_(v); }  // inline, vectorisable
 
 // a, b and what the backward pass needs of one lane: the candidate g(k_h) and the gates.
 template <typename T> struct Coef { T a, b, gh, p, q; };  // p, q: z (minGRU) or f, i (minLSTM)

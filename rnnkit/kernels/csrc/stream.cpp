@@ -25,26 +25,15 @@
 #include <string>
 #include <vector>
 
-// glibc's libmvec: SIMD variants of exp and tanh, so that the gate loops vectorise (glibc
-// declares them itself only under the full -ffast-math, which build.py does not use).
-extern "C" {
-__attribute__((simd("notinbranch"))) float expf(float) noexcept;
-__attribute__((simd("notinbranch"))) double exp(double) noexcept;
-__attribute__((simd("notinbranch"))) float tanhf(float) noexcept;
-__attribute__((simd("notinbranch"))) double tanh(double) noexcept;
-__attribute__((simd("notinbranch"))) float logf(float) noexcept;
-}
+#include "fastmath.h"
 
 namespace py = pybind11;
 using at::Tensor;
 
 namespace {
 
-inline float ex(float v) { return ::expf(v); }
-inline double ex(double v) { return ::exp(v); }
-inline float th(float v) { return ::tanhf(v); }
-inline double th(double v) { return ::tanh(v); }
-template <typename T> inline T sg(T v) { return T(1) / (T(1) + ex(-v)); }
+template <typename T> inline T th(T v) { return rnnkit_math::tanh_(v); }  // inline, vectorisable (fastmath.h)
+template <typename T> inline T sg(T v) { return rnnkit_math::sigmoid_(v); }
 template <typename T> inline T min_g(T v) { return v >= T(0) ? v + T(0.5) : sg(v); }  // minGRU's g
 
 enum Kind { ELMAN = 0, JORDAN, LSTM, GRU, LNLSTM, MINGRU, MINLSTM };
