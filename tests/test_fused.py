@@ -22,11 +22,12 @@ def twins(cls, options, dtype, **layout):
 
 def run_and_grad(layer, x, lengths, state):
     x = x.clone().requires_grad_()
+    state = tuple(s.clone().requires_grad_() for s in state)  # the initial state's gradient is compared too
     seq, final = layer(x, state, lengths=lengths)
     last = layer.run(x, state, None if lengths is None else rnnkit.layers.lengths_to_mask(lengths, x.shape[1]))[1]
     loss = (seq * torch.linspace(-1, 1, seq.shape[-1], dtype=x.dtype)).sum() + sum((s ** 2).sum() for s in final)
     loss = loss + last.sum()
-    grads = torch.autograd.grad(loss, [x] + list(layer.parameters()))
+    grads = torch.autograd.grad(loss, [x, *state] + list(layer.parameters()))
     return seq, last, final, grads
 
 
@@ -46,6 +47,7 @@ def test_fused_equals_reference(cls, options, layout, dtype, with_lengths):
         torch.testing.assert_close(s, t, **tol)
     for s, t in zip(a[2], b[2]):
         torch.testing.assert_close(s, t, **tol)
+    assert len(a[3]) == 1 + len(state) + len(list(fused.parameters()))
     for g, h in zip(a[3], b[3]):
         torch.testing.assert_close(g, h, **tol)
 

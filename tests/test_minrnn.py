@@ -217,3 +217,24 @@ def test_compiled_scan_refuses_double_backward():
     (gx,) = torch.autograd.grad(seq.square().sum(), x, create_graph=True)
     with pytest.raises(RuntimeError, match="once_differentiable"):
         gx.square().sum().backward()  # without the guard: runs, missing the terms through the kernel
+
+
+@pytest.mark.parametrize("cls", MIN_CELLS, ids=IDS)
+def test_scan_equals_step_loop_on_two_threads(scan_path, cls):
+    """The compiled scan splits the batch rows over threads: the same values and gradients on two."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        cell = make_cell(cls, {})
+        x = torch.randn(6, 9, 3, dtype=torch.float64, requires_grad=True)
+        h0 = random_state(cell, 6)[0]
+        rec_mask, mask = dropout_mask(6, cell.hidden_size, 0.4, torch.float64), holes_mask(5, 9)
+        mask = torch.cat([mask, mask[:1]])
+        ref = recur(cell, x, (h0,), mask=mask, rec_mask=rec_mask)
+        got = scan.run(cell, x, (h0,), mask=mask, rec_mask=rec_mask)
+        torch.testing.assert_close(got[0], ref[0])
+        for a, b in zip(torch.autograd.grad(got[0].sum(), [x, *cell.parameters()]),
+                        torch.autograd.grad(ref[0].sum(), [x, *cell.parameters()])):
+            torch.testing.assert_close(a, b)
+    finally:
+        torch.set_num_threads(before)

@@ -256,3 +256,35 @@ def test_backend_reports_per_call_fallbacks():
     assert fused.backend == "native"
     fused(torch.randn(2, 5, 3))
     assert fused.backend == "torch"
+
+
+@pytest.fixture
+def two_threads():
+    """The suite runs on one thread (conftest); these tests run the kernels' parallel loops."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("variant", ["plain", "all"])
+@pytest.mark.parametrize("cls,options", [c[1:] for c in CONFIGS], ids=[c[0] for c in CONFIGS])
+def test_kernel_equals_reference_on_two_threads(two_threads, cls, options, variant):
+    """Sizes at which the per-step row loops split over both threads (a row is > 256 values wide)."""
+    assert torch.get_num_threads() == 2
+    Bw, Tw = 8, 4
+    cell = make_cell(cls, options, hidden_size=300, dtype=torch.float64)
+    torch.manual_seed(1)
+    x, state = torch.randn(Bw, Tw, 3, dtype=torch.float64), random_state(cell, Bw)
+    opts = {}
+    if variant == "all":
+        g = torch.Generator().manual_seed(3)
+        opts = {"mask": torch.rand(Bw, Tw, generator=g) > 0.3, "reverse": True,
+                "rec_mask": torch.bernoulli(torch.full((Bw, cell.state_sizes[0]), 0.7, dtype=torch.float64),
+                                            generator=g) / 0.7,
+                "zone": tuple(torch.bernoulli(torch.full((Bw, Tw, s), 0.3, dtype=torch.float64), generator=g)
+                              for s in cell.state_sizes)}
+    got = run_and_grad(native.run, cell, x, state, **opts)
+    want = run_and_grad(reference.recur, cell, x, state, **opts)
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9)

@@ -7,7 +7,7 @@ import torch
 
 import rnnkit
 from rnnkit.cells import MinGRUCell, MinLSTMCell
-from rnnkit.kernels import stream
+from rnnkit.kernels import reference, stream
 from rnnkit.layers import Bidirectional, Recurrent, Stacked
 
 from helpers import CELL_CONFIGS, CELL_IDS, make_cell
@@ -55,6 +55,12 @@ def test_every_cell_streams_like_the_whole_sequence(path, cls, options, dtype, z
     assert_same(got, seq, dtype)
     for a, b in zip(got_final, final):
         assert_same(a, b, dtype)
+    # and the specification itself: the reference loop with zoneout's expectation (forward may be a fast path)
+    zone = tuple(torch.full((3, 7, n), zoneout, dtype=dtype) for n in cell.state_sizes) if zoneout else None
+    ref_seq, _, ref_final = reference.recur(cell, x, tuple(s[0] for s in state), zone=zone)
+    assert_same(got, ref_seq, dtype)
+    for a, b in zip(got_final, ref_final):
+        assert_same(a[0], b, dtype)
 
 
 @pytest.mark.parametrize("cls,options", [(rnnkit.LSTM, {"proj_size": 4}), (rnnkit.LSTM, {"peephole": True}),
