@@ -5,7 +5,9 @@ Sections (issue 5):
              backend (native kernel, fused torch op, parallel scan, reference loop),
              as ratios against torch.nn.LSTM at the same size in the same run and, for
              cells torch also has (COUNTERPARTS), against that torch.nn module on the
-             same configuration; GFLOP/s against a measured sgemm rate.
+             same configuration; GFLOP/s, and as a fraction of the peak matmul rate:
+             the best of square float32 torch.mm products (n = 512, 1024, 2048)
+             measured at the start of the same run.
   streaming  one step, B = 1: layer.step against torch.nn.LSTM called on one step.
   scan       minGRU / minLSTM (parallel scan) against torch.nn.GRU / LSTM, training.
   memory     bytes saved for backward at T = 1000 (saved_tensors_hooks), next to torch.nn.LSTM.
@@ -90,9 +92,15 @@ def interleaved(candidates: dict, repeats: int) -> dict:
     return {name: statistics.median(s) for name, s in samples.items()}
 
 
-def sgemm_gflops(repeats: int, n: int = 1024) -> float:
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    return 2 * n ** 3 / interleaved({"mm": lambda: torch.mm(a, b)}, max(repeats, 3))["mm"] / 1e9
+def peak_mm_gflops(repeats: int, sizes=(512, 1024, 2048)) -> float:
+    """The best rate of square float32 torch.mm at these sizes (median of ``repeats`` each): the peak the
+    "%peak" column divides by. A recurrent layer's matmuls are smaller, so it stays below this rate
+    (up to timing noise)."""
+    rates = []
+    for n in sizes:
+        a, b = torch.randn(n, n), torch.randn(n, n)
+        rates.append(2 * n ** 3 / interleaved({"mm": lambda: torch.mm(a, b)}, max(repeats, 3))["mm"] / 1e9)
+    return max(rates)
 
 
 def make_layer(name: str, H: int, backend: str) -> torch.nn.Module:
@@ -112,7 +120,7 @@ def workloads(module, x):
     return forward, train
 
 
-def bench_sequence(names, sizes, backends, repeats, sgemm):
+def bench_sequence(names, sizes, backends, repeats, peak):
     """Rows per (cell, backend, size); train_vs_nn compares with the cell's own torch.nn counterpart."""
     rows, notes = [], {}
     for B, T, H in sizes:
@@ -143,7 +151,7 @@ def bench_sequence(names, sizes, backends, repeats, sgemm):
             row = {"cell": name, "backend": backend, "B": B, "T": T, "H": H,
                    "forward_s": fwd[(name, backend)], "train_s": train[(name, backend)],
                    "forward_vs_lstm": fwd[(name, backend)] / base_f, "train_vs_lstm": train[(name, backend)] / base_t,
-                   "train_gflops": gflops, "train_fraction_of_sgemm": gflops / sgemm}
+                   "train_gflops": gflops, "train_fraction_of_peak": gflops / peak}
             if name in COUNTERPARTS:
                 nn = (COUNTERPARTS[name][0], "torch.nn")
                 row.update(forward_vs_nn=fwd[(name, backend)] / fwd[nn], train_vs_nn=train[(name, backend)] / train[nn])
@@ -248,14 +256,15 @@ def bench_keras(names, sizes, repeats):
 
 
 def table(result: dict) -> str:
-    lines = [f"torch {result['torch']}, {result['threads']} threads, sgemm {result['sgemm_gflops']:.0f} GFLOP/s", "",
+    lines = [f"torch {result['torch']}, {result['threads']} threads, peak mm {result['peak_mm_gflops']:.0f} GFLOP/s "
+             "(best square torch.mm of this run)", "",
              f"{'cell':<20}{'backend':<11}{'B,T,H':<13}{'fwd ms':>9}{'train ms':>10}{'fwd/LSTM':>10}"
-             f"{'train/LSTM':>11}{'train/nn':>9}{'GFLOP/s':>9}{'%sgemm':>8}"]
+             f"{'train/LSTM':>11}{'train/nn':>9}{'GFLOP/s':>9}{'%peak':>8}"]
     for r in result["sequence"]:
         lines.append(f"{r['cell']:<20}{r['backend']:<11}{r['B']},{r['T']},{r['H']:<6}{r['forward_s'] * 1e3:>9.2f}"
                      f"{r['train_s'] * 1e3:>10.2f}{r['forward_vs_lstm']:>10.2f}{r['train_vs_lstm']:>11.2f}"
                      f"{format(r['train_vs_nn'], '9.2f') if 'train_vs_nn' in r else '':>9}"
-                     f"{r['train_gflops']:>9.1f}{100 * r['train_fraction_of_sgemm']:>7.0f}%")
+                     f"{r['train_gflops']:>9.1f}{100 * r['train_fraction_of_peak']:>7.0f}%")
     for key, note in result["notes"].items():
         lines.append(f"  skipped {key}: {note}")
     lines += ["", "streaming, one step (B=1):"]
@@ -292,33 +301,70 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="bench.json", help="where to write the JSON results")
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, with an error as one line on stderr and exit status 2 (no usage block)."""
+
+    def error(self, message: str):
+        fail(message)
+
+
+def fail(message: str):
+    import sys
+    print(f"rnnkit bench: error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
 def parse_sizes(text: str) -> list[tuple[int, int, int]]:
     try:
         sizes = [tuple(int(v) for v in s.lower().split("x")) for s in text.split(",")]
     except ValueError:
         sizes = []
     if not sizes or any(len(s) != 3 or min(s) < 1 for s in sizes):
-        raise SystemExit(f"rnnkit bench: error: --sizes expects BxTxH[,BxTxH...], got {text!r}")
+        fail(f"--sizes expects positive BxTxH[,BxTxH...], got {text!r}")
+    if any(B * T * H > 2 ** 28 for B, T, H in sizes):
+        fail(f"--sizes {text!r}: a size above 2^28 elements (B*T*H) would need tens of GiB")
     return sizes
 
 
+def check_out(path: str) -> None:
+    """Fail before any timing if the JSON file cannot be written where asked."""
+    import os
+    from pathlib import Path
+    out = Path(path)
+    parent = out.parent if str(out.parent) else Path(".")
+    if out.is_dir():
+        fail(f"--out {path!r} is a directory; give a file name")
+    if not parent.is_dir():
+        fail(f"--out {path!r}: the directory {str(parent)!r} does not exist")
+    if not os.access(parent, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
+        fail(f"--out {path!r} is not writable")
+
+
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="rnnkit bench", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="rnnkit bench", description=__doc__.splitlines()[0])
     add_arguments(parser)
     args = parser.parse_args(argv)
     names = [n for n in args.cells.split(",") if n]
     backends = [b for b in args.backends.split(",") if b]
     for bad in [n for n in names if n not in CELLS] + [b for b in backends if b not in BACKENDS]:
-        parser.error(f"unknown cell or backend {bad!r}")
+        fail(f"unknown cell or backend {bad!r}; cells: {','.join(CELLS)}; backends: {','.join(BACKENDS)}")
+    if not names or not backends:
+        fail("--cells and --backends need at least one name each")
+    for option, value in (("--repeats", args.repeats), ("--threads", args.threads)):
+        if value is not None and not 1 <= value <= 1024:
+            fail(f"{option} must be an integer in [1, 1024], got {value}")
+    check_out(args.out)
+    if args.sizes:
+        parse_sizes(args.sizes)
     if args.threads:
         torch.set_num_threads(args.threads)
     quick = args.quick
     sizes = parse_sizes(args.sizes) if args.sizes else ([(8, 20, 32)] if quick else SIZES)
     repeats = args.repeats or (2 if quick else 5)
-    sgemm = sgemm_gflops(repeats, 256 if quick else 1024)
-    sequence, notes = bench_sequence(names, sizes, backends, repeats, sgemm)
+    peak = peak_mm_gflops(repeats, (128, 256) if quick else (512, 1024, 2048))
+    sequence, notes = bench_sequence(names, sizes, backends, repeats, peak)
     B0, _, H0 = sizes[0]
-    result = {"torch": torch.__version__, "threads": torch.get_num_threads(), "sgemm_gflops": sgemm,
+    result = {"torch": torch.__version__, "threads": torch.get_num_threads(), "peak_mm_gflops": peak,
               "flops": "matmul only: forward 2*MACs per step, training 3x forward", "sequence": sequence,
               "notes": notes,
               "streaming": bench_streaming([32] if quick else [128, 512], 200 if quick else 2000, repeats),

@@ -31,7 +31,9 @@ def warn_once(message: str) -> None:
 class Recurrent(SequenceLayer):
     """One cell over a sequence, in one direction.
 
-    recurrent_dropout: rate of the per-sequence mask on the recurrent input.
+    recurrent_dropout: rate of the per-sequence mask on the recurrent input (Gal & Ghahramani
+      2016); for minGRU / minLSTM, on the candidate term instead (Semeniuta et al. 2016), which
+      keeps their recurrence linear and bounded (cells/minrnn.py).
     zoneout: probability that a state unit keeps its previous value at a step.
     go_backwards: process from the last valid step to the first; outputs
       stay aligned with the input steps (seq[:, t] is the output for x[:, t]).
