@@ -35,8 +35,8 @@ class TrainConfig:
     optimizer updates or ``max_minutes`` of wall-clock time (the run then
     still evaluates and saves). Truncated BPTT (Williams & Peng 1990):
     ``tbptt=(k1, k2)`` cuts every batch along time (dim 1) into chunks of k1
-    steps, one update per chunk, backpropagating through the last k2 steps
-    (k2 a multiple of k1; k1 == k2 the common case). ``stateful`` carries the
+    steps, one update per chunk, the gradient reaching back k2 steps from the
+    chunk's end (any k1, k2 >= 1; k1 == k2 the common case; see tbptt.py). ``stateful`` carries the
     detached state from batch to batch within an epoch, for stream-contiguous
     data (rnnkit.data.StreamBatches); otherwise each batch starts from None.
     """
@@ -74,9 +74,9 @@ class TrainConfig:
     def __post_init__(self):
         if self.tbptt is not None:
             self.tbptt = tuple(self.tbptt)
-            k1, k2 = self.tbptt
-            if k1 < 1 or k2 < k1 or k2 % k1:
-                raise ValueError(f"tbptt=(k1, k2) needs 1 <= k1 <= k2 with k2 a multiple of k1, got {self.tbptt}")
+            ok = len(self.tbptt) == 2 and all(isinstance(k, int) and not isinstance(k, bool) for k in self.tbptt)
+            if not ok or min(self.tbptt) < 1:
+                raise ValueError(f"tbptt=(k1, k2) needs two positive integers, got {self.tbptt}")
         for name in self.loss_metrics:
             if name not in ("perplexity", "bpc"):
                 raise ValueError(f"unknown loss metric {name!r}; expected 'perplexity' or 'bpc'")

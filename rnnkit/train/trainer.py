@@ -3,10 +3,9 @@
 The trainer knows nothing about the model's inputs. A *step function*
 ``step(batch, state) -> StepOutput`` runs the model on one batch from the
 given recurrent state (None at the start) and returns the mean loss, the new
-state, the item count and any metrics. With TBPTT k2 > k1 it is called as
-``step(window, state, tail=k1)`` and must count the loss on the last ``tail``
-time steps only. The same function serves evaluation (under no_grad, model
-in eval mode). See TrainConfig for the options.
+state, the item count and any metrics. The same two-argument function serves
+every truncation ``tbptt=(k1, k2)`` (see tbptt.py) and evaluation (under
+no_grad, model in eval mode). See TrainConfig for the options.
 
 A stateful language model plugs in as::
 
@@ -46,6 +45,14 @@ from .tbptt import Carry, detach, time_chunks
 Plateau = torch.optim.lr_scheduler.ReduceLROnPlateau
 
 
+def unbuilt_layers(model: torch.nn.Module) -> list[str]:
+    """The names of the layers of ``model`` whose weights do not exist yet (input size inferred at the
+    first call: rnnkit layers with ``input_size`` None, torch's Lazy* modules)."""
+    return [name or type(m).__name__ for name, m in model.named_modules()
+            if (callable(getattr(m, "build", None)) and "input_size" in dir(m) and getattr(m, "input_size") is None)
+            or any(isinstance(p, torch.nn.parameter.UninitializedParameter) for p in m.parameters(recurse=False))]
+
+
 class Trainer:
     """Trains ``model`` with ``step`` (see the module docstring) under ``config``.
 
@@ -62,8 +69,12 @@ class Trainer:
                  task_config: dict | None = None):
         self.model, self.step, self.config = model, step, config or TrainConfig()
         c = self.config
-        self.optimizer = optimizer or make_optimizer(c.optimizer, [p for p in model.parameters() if p.requires_grad],
-                                                     c.lr, c.weight_decay, c.momentum)
+        self.initial_params = {id(p) for p in model.parameters()}
+        self.optimizer = optimizer
+        if optimizer is None:
+            make_optimizer(c.optimizer, [torch.zeros(1, requires_grad=True)])   # check the name now
+            if not unbuilt_layers(model):   # else made in fit, once the lazily sized layers have weights
+                self.make_optimizer()
         self.scheduler = None
         self.callbacks = list(callbacks)
         self.task_config = task_config or {}
@@ -76,6 +87,11 @@ class Trainer:
     def fit(self, train_data: Iterable, val_data: Iterable | None = None, resume: str | None = None) -> History:
         """Train on ``train_data`` (re-iterable, one pass per epoch); ``resume``: a checkpoint path."""
         c = self.config
+        if unbuilt_layers(self.model):
+            self.materialise(train_data)
+        if self.optimizer is None:
+            self.make_optimizer()
+        self.check_optimizer()
         self.monitor = c.monitor or ("val_loss" if val_data is not None else "loss")
         if self.scheduler is None:
             total = c.max_steps or (c.epochs * len(train_data) if hasattr(train_data, "__len__") else None)
@@ -103,6 +119,41 @@ class Trainer:
             tqdm.write(f"stopped: {self.stop_reason}", file=sys.stderr)
         self.call("on_fit_end")
         return self.history
+
+    def make_optimizer(self) -> None:
+        c = self.config
+        self.optimizer = make_optimizer(c.optimizer, [p for p in self.model.parameters() if p.requires_grad],
+                                        c.lr, c.weight_decay, c.momentum)
+
+    def materialise(self, train_data) -> None:
+        """Give lazily sized layers their weights before the optimizer is made: one forward pass of the
+        first batch (first chunk with TBPTT), without gradients, in eval mode, the RNGs left untouched."""
+        rng, was_training = rng_state(), self.model.training
+        batch = next(iter(train_data), None)
+        if batch is None:
+            raise ValueError("the training data is empty")
+        try:
+            self.model.eval()
+            with torch.no_grad():
+                self.step(time_chunks(batch, self.config.tbptt[0])[0] if self.config.tbptt else batch, None)
+        finally:
+            self.model.train(was_training)
+            set_rng_state(rng)
+        left = unbuilt_layers(self.model)
+        if left:
+            raise ValueError(f"layers {', '.join(left[:3])} still have no weights after a forward pass of the "
+                             "first batch: does the step function call the model?")
+
+    def check_optimizer(self) -> None:
+        """Every weight created after the optimizer was given must be in it, else it would never train."""
+        held = {id(p) for group in self.optimizer.param_groups for p in group["params"]}
+        late = [name for name, p in self.model.named_parameters()
+                if p.requires_grad and id(p) not in held and id(p) not in self.initial_params]
+        if late:
+            raise ValueError(f"the optimizer does not hold {', '.join(late[:3])}{' ...' if len(late) > 3 else ''}: "
+                             "these weights were created (lazily sized layers) after the optimizer was made, so "
+                             "they would never train; make the optimizer after a first forward pass, or let "
+                             "Trainer make it (optimizer=None)")
 
     def run_epoch(self, train_data, val_data) -> None:
         c = self.config
@@ -144,9 +195,8 @@ class Trainer:
             self.carry.reset()
         items = 0
         for chunk in time_chunks(batch, c.tbptt[0]) if c.tbptt else [batch]:
-            window, state, tail = self.carry.window(chunk)
             with self.autocast():
-                out = self.step(window, state) if tail is None else self.step(window, state, tail=tail)
+                out = self.chunk_loss(chunk)
             self.optimizer.zero_grad(set_to_none=True)
             out.loss.backward()
             clip_gradients(self.model.parameters(), c.clip_norm, c.clip_value)
@@ -166,6 +216,22 @@ class Trainer:
             if c.max_minutes is not None:   # a cosine spans the time budget too (optim.LRFactor)
                 self.scheduler.lr_lambdas[0].time_fraction = (time.monotonic() - self.clock) / (60 * c.max_minutes)
             self.scheduler.step()   # schedules count batches
+
+    def chunk_loss(self, chunk) -> StepOutput:
+        """The step's output for one update on ``chunk``, truncated as TBPTT(k1, k2) says (see tbptt.py)."""
+        k1, k2 = self.config.tbptt or (None, None)
+        prefix, state = self.carry.start(self.step)
+        if prefix is not None:   # k2 > k1: gradients flow back through the prefix; its loss is not used
+            state = self.step(prefix, state).state
+        if k2 is None or k2 >= k1:
+            return self.step(chunk, state)
+        outs = []   # k2 < k1: pieces of k2 steps, the state detached between them
+        for piece in time_chunks(chunk, k2):
+            outs.append(self.step(piece, state))
+            state = detach(outs[-1].state)
+        n = sum(o.n for o in outs)
+        metrics = {k: sum(o.metrics[k] * o.n for o in outs) / n for k in outs[0].metrics}
+        return StepOutput(sum(o.loss * (o.n / n) for o in outs), outs[-1].state, n, metrics)
 
     def limit_reached(self) -> str | None:
         c = self.config
