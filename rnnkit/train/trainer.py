@@ -313,12 +313,22 @@ class Trainer:
                             {"trainer": self.state_dict()}, self.task_config)
 
     def restore(self, path) -> None:
-        """Continue from a checkpoint written by ``save``; a checkpoint of another setup raises UserError."""
+        """Continue from a checkpoint written by ``save``; a checkpoint of another setup, or a training state
+        that was tampered with, raises UserError."""
         ck = load_checkpoint(path)
         s = ck.state.get("trainer")
         if not isinstance(s, dict):
             raise UserError(f"{path} holds weights only, not a training state to resume from")
         restore_model(self.model, ck)
+        try:
+            self.restore_state(path, s)
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
+            if isinstance(e, UserError):
+                raise
+            raise UserError(f"checkpoint {path} has a malformed training state ({type(e).__name__}: "
+                            f"{str(e)[:80]})") from None
+
+    def restore_state(self, path, s: dict) -> None:
         if s["optimizer_type"] != type(self.optimizer).__name__:
             raise UserError(f"checkpoint {path} was trained with {s['optimizer_type']}, "
                             f"not {type(self.optimizer).__name__}")
