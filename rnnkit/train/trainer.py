@@ -69,6 +69,11 @@ class Trainer:
                  task_config: dict | None = None):
         self.model, self.step, self.config = model, step, config or TrainConfig()
         c = self.config
+        wrapped = isinstance(model, torch.nn.parallel.DistributedDataParallel)
+        if wrapped and unbuilt_layers(model):   # weights made after wrapping would differ across processes
+            raise ValueError(f"layers {', '.join(unbuilt_layers(model)[:3])} have no weights yet, so "
+                             "DistributedDataParallel cannot synchronise them: run the model once on a batch "
+                             "(or pass input_size=) before wrapping it")
         self.initial_params = {id(p) for p in model.parameters()}
         self.optimizer = optimizer
         if optimizer is None:
