@@ -85,7 +85,7 @@ class TestErrorsBeforeTheWork:
             raise PermissionError(errno.EACCES, "Permission denied")
         monkeypatch.setattr(tempfile, "mkstemp", refuse)
         line = error_line(capsys, charlm_args(text, tmp_path / "run"))
-        assert "cannot write to output directory" in line and "Permission denied" in line
+        assert "cannot write checkpoints to" in line and "Permission denied" in line
 
     @pytest.mark.parametrize("value", ["nan", "inf", "-1"])
     def test_sampling_temperature(self, capsys, text, tmp_path, no_training, value):
@@ -188,6 +188,7 @@ class TestTamperedCheckpoints:
         (lambda c: c["model"].update(cell="tpu"), "option cell in checkpoint .* must be one of"),
         (lambda c: c["model"].update(hidden_size=-5), r"option hidden_size in checkpoint .* must be an integer in"),
         (lambda c: c["model"].update(hidden_size=10**12), r"option hidden_size in checkpoint"),
+        (lambda c: c["model"].update(hidden_size=2**16, num_layers=64), r"needs about [\d,.]+ GiB"),
         (lambda c: c["model"].update(num_layers="two"), r"option num_layers in checkpoint .* must be int"),
         (lambda c: c["model"].update(dropout=float("nan")), r"option dropout in checkpoint .* finite"),
         (lambda c: c["model"].update(colour=3), r"malformed model config: unknown \['colour'\]"),
@@ -290,6 +291,19 @@ class TestOSErrors:
         stale.write_bytes(b"partial")
         assert main(charlm_args(text, trained, "--resume", "--max-steps", "3")) == 0
         assert not stale.exists()
+
+    def test_trainer_checks_its_out_dir_before_the_first_update(self, tmp_path):
+        (tmp_path / "file").write_text("x")
+        model = nn.Linear(2, 1)
+        calls = []
+
+        def step(batch, state):
+            calls.append(1)
+            return rnnkit.train.StepOutput(model(batch).pow(2).mean())
+        trainer = Trainer(model, step, TrainConfig(verbose=0, out_dir=str(tmp_path / "file" / "run")))
+        with pytest.raises(ValueError, match="cannot write checkpoints to .*file/run"):
+            trainer.fit([torch.ones(3, 2)])
+        assert not calls
 
     def test_check_out_dir_keeps_other_hidden_files(self, tmp_path):
         from rnnkit.tasks.options import check_out_dir

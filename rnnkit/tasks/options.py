@@ -11,7 +11,6 @@ import argparse
 import math
 import os
 import sys
-import tempfile
 import types
 import typing
 from dataclasses import MISSING, field, fields, replace
@@ -227,14 +226,8 @@ def check_out_dir(out: str, resume: bool = False, overwrite: bool = False) -> Pa
     elif not overwrite and any((path / name).exists() for name in RUN_FILES):
         raise UserError(f"{out} holds the checkpoints of a previous run; pass --resume to continue it, "
                         "--overwrite to replace it, or another --out")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=path, prefix=".write-probe.")
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as e:
-        raise UserError(f"cannot write to output directory {out}: {e.strerror or e}") from None
-    from ..train.checkpoint import remove_temporaries
+    from ..train.checkpoint import check_writable, remove_temporaries
+    check_writable(path)
     remove_temporaries(path)
     return path / "last.safetensors" if resume else None
 

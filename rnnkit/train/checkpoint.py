@@ -77,6 +77,17 @@ def atomic_write(path: str | os.PathLike, data: bytes) -> None:
         os.close(dir_fd)
 
 
+def check_writable(directory) -> None:
+    """UserError unless ``directory`` can be created and written (a file is written and removed to find out)."""
+    try:
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=directory, prefix=".write-probe.")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise UserError(f"cannot write checkpoints to {directory}: {e.strerror or e}") from None
+
+
 def remove_temporaries(directory) -> list[Path]:
     """Delete the temporary files that interrupted ``atomic_write`` calls left in ``directory``."""
     gone = []

@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 
 from ..errors import UserError
 from .callbacks import EarlyStopping, improved, mode_for
-from .checkpoint import load_checkpoint, restore_model, save_checkpoint
+from .checkpoint import check_writable, load_checkpoint, restore_model, save_checkpoint
 from .config import StepOutput, TrainConfig
 from .history import History, Mean
 from .optim import clip_gradients, make_optimizer, make_scheduler
@@ -92,6 +92,8 @@ class Trainer:
     def fit(self, train_data: Iterable, val_data: Iterable | None = None, resume: str | None = None) -> History:
         """Train on ``train_data`` (re-iterable, one pass per epoch); ``resume``: a checkpoint path."""
         c = self.config
+        if c.out_dir:
+            check_writable(c.out_dir)   # before the first update, not after the first epoch
         if unbuilt_layers(self.model):
             self.materialise(train_data)
         if self.optimizer is None:
