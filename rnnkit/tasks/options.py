@@ -132,7 +132,9 @@ def add_options(parser: argparse.ArgumentParser, cls) -> None:
     groups = {g: parser.add_argument_group(f"{g} options") for g in GROUPS}
     for f in fields(cls):
         kind, meta = types_[f.name], f.metadata
-        default = "" if f.default is None else f" (default: {f.default})"
+        notes = ([] if f.default is None else [f"default: {f.default}"]) + (
+            [f"in {meta['bounds']}"] if meta.get("bounds") else [])
+        default = f" ({'; '.join(notes)})" if notes else ""
         kwargs = dict(dest=f.name, default=argparse.SUPPRESS, help=meta["help"] + default)
         if kind is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
