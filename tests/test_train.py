@@ -396,3 +396,12 @@ def test_a_lazy_model_wrapped_in_ddp_is_refused(tmp_path):
         Trainer(nn.parallel.DistributedDataParallel(built), classify_step(built), TrainConfig(verbose=0))
     finally:
         dist.destroy_process_group()
+
+
+def test_fit_warns_of_a_compiled_optimizer_that_misses_the_lazy_weights():
+    """compile(optimizer=<a torch optimizer made before the first call>) leaves the lazy layers untrained: fit
+    builds them before the Trainer sees the model, so this is a warning naming them (keras.py could refuse)."""
+    model = lazy_model()
+    model.compile(optimizer=torch.optim.SGD(model.parameters(), lr=0.1), loss="sparse_categorical_crossentropy")
+    with pytest.warns(UserWarning, match=r"the optimizer does not hold 1\.stack.*will not train"):
+        model.fit(torch.randint(0, 11, (8, 5)), torch.randint(0, 3, (8,)), verbose=0)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+import warnings
 from dataclasses import asdict
 from itertools import chain, islice
 from pathlib import Path
@@ -154,8 +155,13 @@ class Trainer:
     def check_optimizer(self) -> None:
         """Every weight created after the optimizer was given must be in it, else it would never train."""
         held = {id(p) for group in self.optimizer.param_groups for p in group["params"]}
-        late = [name for name, p in self.model.named_parameters()
-                if p.requires_grad and id(p) not in held and id(p) not in self.initial_params]
+        left_out = [(name, p) for name, p in self.model.named_parameters() if p.requires_grad and id(p) not in held]
+        late = [name for name, p in left_out if id(p) not in self.initial_params]
+        if left_out and not late:   # perhaps on purpose, perhaps an optimizer made before a lazy layer was built
+            names = [name for name, _ in left_out]
+            warnings.warn(f"the optimizer does not hold {', '.join(names[:3])}{' ...' if len(names) > 3 else ''}, "
+                          "so these weights will not train; set requires_grad=False to freeze them on purpose, or "
+                          "make the optimizer after the model's first forward pass", stacklevel=3)
         if late:
             raise ValueError(f"the optimizer does not hold {', '.join(late[:3])}{' ...' if len(late) > 3 else ''}: "
                              "these weights were created (lazily sized layers) after the optimizer was made, so "
