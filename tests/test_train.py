@@ -405,3 +405,17 @@ def test_fit_warns_of_a_compiled_optimizer_that_misses_the_lazy_weights():
     model.compile(optimizer=torch.optim.SGD(model.parameters(), lr=0.1), loss="sparse_categorical_crossentropy")
     with pytest.warns(UserWarning, match=r"the optimizer does not hold 1\.stack.*will not train"):
         model.fit(torch.randint(0, 11, (8, 5)), torch.randint(0, 3, (8,)), verbose=0)
+
+
+def test_resuming_a_stateful_run_on_another_batch_size_is_refused(tmp_path):
+    from rnnkit.errors import UserError
+    config = TrainConfig(epochs=2, stateful=True, verbose=0, out_dir=str(tmp_path))
+    torch.manual_seed(0)
+    model = TinyLM()
+    Trainer(model, lm_step(model), config, callbacks=[Interrupt(3)]).fit(StreamBatches(tokens(), 4, 8))
+    last = str(tmp_path / "last.safetensors")
+    with pytest.raises(UserError, match="trained on batches of 4 streams .* these batches have 3"):
+        Trainer(model, lm_step(model), config).fit(StreamBatches(tokens(), 3, 8), resume=last)
+    resumed = Trainer(model, lm_step(model), config)
+    resumed.fit(StreamBatches(tokens(), 4, 8), resume=last)   # the same layout resumes
+    assert resumed.global_step == 2 * len(StreamBatches(tokens(), 4, 8))

@@ -41,7 +41,7 @@ from .history import History, Mean
 from .optim import clip_gradients, make_optimizer, make_scheduler
 from .progress import Progress, fmt
 from .rng import rng_state, seed_everything, set_rng_state
-from .tbptt import Carry, detach, time_chunks
+from .tbptt import Carry, detach, first_tensor, time_chunks
 
 Plateau = torch.optim.lr_scheduler.ReduceLROnPlateau
 
@@ -52,6 +52,18 @@ def unbuilt_layers(model: torch.nn.Module) -> list[str]:
     return [name or type(m).__name__ for name, m in model.named_modules()
             if (callable(getattr(m, "build", None)) and "input_size" in dir(m) and getattr(m, "input_size") is None)
             or any(isinstance(p, torch.nn.parameter.UninitializedParameter) for p in m.parameters(recurse=False))]
+
+
+def first_batch(data):
+    """The first batch of ``data``, the random generators left as they were (a shuffled order is drawn anew)."""
+    rng = rng_state()
+    try:
+        batch = next(iter(data), None)
+    finally:
+        set_rng_state(rng)
+    if batch is None:
+        raise ValueError("the training data is empty")
+    return batch
 
 
 class Trainer:
@@ -88,6 +100,7 @@ class Trainer:
         self.epoch = self.batch = self.global_step = 0   # position: epochs done, batches done in this epoch
         self.elapsed, self.best, self.stop_reason, self.epoch_rng = 0.0, None, None, None
         self.carry = Carry(*(c.tbptt or (None, None)))
+        self.batch_rows = None   # rows of the last training batch: the streams a stateful run carries
 
     # ---- the loop ---------------------------------------------------------------------------------
     def fit(self, train_data: Iterable, val_data: Iterable | None = None, resume: str | None = None) -> History:
@@ -111,6 +124,7 @@ class Trainer:
             self.callbacks.append(EarlyStopping(self.monitor, c.patience))
         if resume:
             self.restore(resume)
+            self.check_batch_rows(resume, train_data)
         elif c.seed is not None:
             seed_everything(c.seed)
         self.stop_reason = None
@@ -136,10 +150,7 @@ class Trainer:
     def materialise(self, train_data) -> None:
         """Give lazily sized layers their weights before the optimizer is made: one forward pass of the
         first batch (first chunk with TBPTT), without gradients, in eval mode, the RNGs left untouched."""
-        rng, was_training = rng_state(), self.model.training
-        batch = next(iter(train_data), None)
-        if batch is None:
-            raise ValueError("the training data is empty")
+        batch, rng, was_training = first_batch(train_data), rng_state(), self.model.training
         try:
             self.model.eval()
             with torch.no_grad():
@@ -151,6 +162,14 @@ class Trainer:
         if left:
             raise ValueError(f"layers {', '.join(left[:3])} still have no weights after a forward pass of the "
                              "first batch: does the step function call the model?")
+
+    def check_batch_rows(self, path, train_data) -> None:
+        """A stateful run carries one state row per stream: resuming on batches of another size is refused."""
+        if self.config.stateful and self.batch_rows is not None:
+            rows = first_tensor(first_batch(train_data)).shape[0]
+            if rows != self.batch_rows:
+                raise UserError(f"checkpoint {path} was trained on batches of {self.batch_rows} streams and carries "
+                                f"their state; these batches have {rows}: resume with the same batch size")
 
     def check_optimizer(self) -> None:
         """Every weight created after the optimizer was given must be in it, else it would never train."""
@@ -207,6 +226,7 @@ class Trainer:
         if not c.stateful:
             self.carry.reset()
         items = 0
+        self.batch_rows = first_tensor(batch).shape[0]
         for chunk in time_chunks(batch, c.tbptt[0]) if c.tbptt else [batch]:
             with self.autocast():
                 out = self.chunk_loss(chunk)
@@ -317,7 +337,8 @@ class Trainer:
                 "carry": self.carry.to_dict(), "optimizer_type": type(self.optimizer).__name__,
                 "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
                 "callbacks": [cb.state_dict() if hasattr(cb, "state_dict") else None for cb in self.callbacks],
-                "rng": rng_state(), "epoch_rng": self.epoch_rng}
+                "rng": rng_state(), "epoch_rng": self.epoch_rng,
+                "batch_rows": self.batch_rows}
 
     def save(self, name: str) -> None:
         """Write ``<out_dir>/<name>.safetensors`` (nothing without out_dir)."""
@@ -360,4 +381,5 @@ class Trainer:
         self.mean.load_dict(s["mean"])
         self.carry.load_dict(s["carry"])
         self.epoch_rng = s["epoch_rng"]
+        self.batch_rows = s.get("batch_rows")
         set_rng_state(s["rng"])
