@@ -41,7 +41,7 @@ from .history import History, Mean
 from .optim import clip_gradients, make_optimizer, make_scheduler
 from .progress import Progress, fmt
 from .rng import rng_state, seed_everything, set_rng_state
-from .tbptt import Carry, detach, first_tensor, time_chunks
+from .tbptt import Carry, detach, time_chunks
 
 Plateau = torch.optim.lr_scheduler.ReduceLROnPlateau
 
@@ -52,6 +52,18 @@ def unbuilt_layers(model: torch.nn.Module) -> list[str]:
     return [name or type(m).__name__ for name, m in model.named_modules()
             if (callable(getattr(m, "build", None)) and "input_size" in dir(m) and getattr(m, "input_size") is None)
             or any(isinstance(p, torch.nn.parameter.UninitializedParameter) for p in m.parameters(recurse=False))]
+
+
+def rows_of(batch) -> int | None:
+    """The first dimension of the first tensor in a batch (None for a batch without one)."""
+    if isinstance(batch, torch.Tensor):
+        return batch.shape[0] if batch.dim() else None
+    if isinstance(batch, (tuple, list, dict)):
+        for part in batch.values() if isinstance(batch, dict) else batch:
+            rows = rows_of(part)
+            if rows is not None:
+                return rows
+    return None
 
 
 def first_batch(data):
@@ -166,7 +178,7 @@ class Trainer:
     def check_batch_rows(self, path, train_data) -> None:
         """A stateful run carries one state row per stream: resuming on batches of another size is refused."""
         if self.config.stateful and self.batch_rows is not None:
-            rows = first_tensor(first_batch(train_data)).shape[0]
+            rows = rows_of(first_batch(train_data))
             if rows != self.batch_rows:
                 raise UserError(f"checkpoint {path} was trained on batches of {self.batch_rows} streams and carries "
                                 f"their state; these batches have {rows}: resume with the same batch size")
@@ -226,7 +238,7 @@ class Trainer:
         if not c.stateful:
             self.carry.reset()
         items = 0
-        self.batch_rows = first_tensor(batch).shape[0]
+        self.batch_rows = rows_of(batch)
         for chunk in time_chunks(batch, c.tbptt[0]) if c.tbptt else [batch]:
             with self.autocast():
                 out = self.chunk_loss(chunk)
