@@ -6,8 +6,10 @@
     rnnkit info
     rnnkit bench [...]
 
-A user error (unknown task or option, bad value, missing or malformed file)
-prints one line ``rnnkit: error: ...`` and exits with status 2.
+A user error (unknown task or option, bad value, missing or malformed file,
+an output location that cannot be written) prints one line ``rnnkit: error: ...``
+and exits with status 2, before any work; an I/O failure during the work (disk
+full) prints one line and exits with status 1.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ import sys
 
 from .errors import UserError
 from .tasks import TASKS, load_task
-from .tasks.options import Parser, parse_options
+from .tasks.options import Parser, check_bounds, parse_options
 
 
 def task_list() -> str:
@@ -74,10 +76,13 @@ def bench(argv: list[str]) -> int:
     return bench_main(argv) or 0
 
 
+GENERATE_BOUNDS = {"length": "[0, 2**24]", "temperature": "[0, 100]", "top_k": "[0, 2**31]", "seed": "[0, 2**63)"}
+
+
 def generate(args) -> int:
     from .tasks import charlm
-    if args.length < 0 or args.temperature < 0 or args.top_k < 0:
-        raise UserError("--length, --temperature and --top-k must not be negative")
+    for name, bounds in GENERATE_BOUNDS.items():
+        check_bounds(name, getattr(args, name), bounds)
     model, vocab = charlm.load_model(args.checkpoint)
     unknown = vocab.unknown(args.prime)
     if unknown:
@@ -120,6 +125,13 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as e:
         print(f"rnnkit: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:   # a real I/O failure during the work (disk full, a file that vanished): status 1
+        where = f": {e.filename}" if e.filename else ""
+        print(f"rnnkit: error: {e.strerror or e}{where}", file=sys.stderr)
+        return 1
+    except MemoryError:
+        print("rnnkit: error: out of memory; try smaller sizes", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("rnnkit: interrupted", file=sys.stderr)
         return 130

@@ -31,7 +31,7 @@ def toml(tmp_path, text):
     (["train", "adding", "--hidden-sise", "3"], "unrecognized arguments: --hidden-sise"),
     (["train", "adding", "--hidden-size", "many"], "argument --hidden-size: invalid int value: 'many'"),
     (["train", "adding", "--cell", "tpu"], "argument --cell: invalid choice"),
-    (["train", "adding", "--hidden-size", "0"], "hidden_size must be a positive integer"),
+    (["train", "adding", "--hidden-size", "0"], "option hidden_size must be an integer in [1, 2**16], got 0"),
     (["train", "adding", "--config", "/no/such/file.toml"], "config file not found"),
     (["train", "adding", "--resume", "--out", "/no/such/dir"], "nothing to resume"),
     (["frobnicate"], "invalid choice: 'frobnicate'"),

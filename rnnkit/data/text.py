@@ -23,7 +23,10 @@ def read_text(path: str | Path) -> str:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"text file not found: {path}" if not path.exists() else f"{path} is not a file")
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise UserError(f"cannot read {path}: {e.strerror or e}") from None
     if not raw.strip():
         raise UserError(f"{path} is empty; expected UTF-8 text")
     if b"\x00" in raw[:65536]:

@@ -22,18 +22,23 @@ def from_torch(module: nn.RNNBase, **layer_options) -> RNN:
 
     ``layer_options`` (return_sequences, return_state, ...) go to the new layer.
     """
+    if not isinstance(module, (nn.RNN, nn.LSTM, nn.GRU)):
+        hint = " (a single-step cell; rnnkit converts the sequence modules)" if isinstance(module, nn.RNNCellBase) \
+            else ""
+        raise ValueError(f"from_torch expects torch.nn.RNN, LSTM or GRU, got {type(module).__name__}{hint}")
     if not module.bias:
         raise ValueError("torch modules with bias=False have no rnnkit counterpart")
+    if module.weight_ih_l0.is_meta or not module.weight_ih_l0.is_floating_point():
+        raise ValueError(f"from_torch needs floating-point weights with values, got {module.weight_ih_l0.dtype} "
+                         f"on {module.weight_ih_l0.device}")
     opts = dict(input_size=module.input_size, num_layers=module.num_layers, bidirectional=module.bidirectional,
                 dropout=module.dropout, batch_first=module.batch_first, **layer_options)
     if isinstance(module, nn.LSTM):
         layer = LSTM(module.hidden_size, proj_size=module.proj_size, **opts)
     elif isinstance(module, nn.GRU):
         layer = GRU(module.hidden_size, **opts)
-    elif isinstance(module, nn.RNN):
-        layer = SimpleRNN(module.hidden_size, activation=module.nonlinearity, **opts)
     else:
-        raise ValueError(f"expected torch.nn.RNN, LSTM or GRU, got {type(module).__name__}")
+        layer = SimpleRNN(module.hidden_size, activation=module.nonlinearity, **opts)
     layer.to(device=module.weight_ih_l0.device, dtype=module.weight_ih_l0.dtype)
     _copy(layer, module, to_torch=False)
     return layer
@@ -41,6 +46,9 @@ def from_torch(module: nn.RNNBase, **layer_options) -> RNN:
 
 def to_torch(layer: RNN) -> nn.RNNBase:
     """A torch.nn module computing what ``layer`` computes (built, fused-compatible layers only)."""
+    if not isinstance(layer, RNN):
+        raise ValueError(f"to_torch expects an rnnkit SimpleRNN, LSTM or GRU layer, got "
+                         f"{type(layer).__module__}.{type(layer).__qualname__}")
     if layer.stack is None:
         raise ValueError("the layer is not built yet: pass input_size= or call it once")
     if not isinstance(layer, (SimpleRNN, LSTM, GRU)) or not kernels.fused_supports(layer.cells()[0][0]):

@@ -7,7 +7,7 @@ to beat; doing better needs memory across the sequence. Data are generated.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import torch
@@ -17,40 +17,40 @@ from ..errors import UserError
 from ..models.regressor import CELLS, RegressorConfig, SequenceRegressor
 from ..train import StepOutput, TensorBatches, Trainer, TrainConfig, load_checkpoint, seed_everything
 from ..train.optim import OPTIMIZERS, SCHEDULES
-from .options import option, resume_path
+from .options import check_declared, check_memory, check_out_dir, option, resume_options, validate
 
 BASELINE_MSE = 1 / 6   # Var(u1 + u2) for two independent U(0, 1) values
 
 
 @dataclass
 class Options:
-    seq_len: int = option(50, "time steps per sequence", "data")
-    train_size: int = option(10000, "training sequences (generated)", "data")
-    val_size: int = option(1000, "validation sequences (generated)", "data")
+    seq_len: int = option(50, "time steps per sequence", "data", bounds="[2, 2**20]")
+    train_size: int = option(10000, "training sequences (generated)", "data", bounds="[1, 2**31]")
+    val_size: int = option(1000, "validation sequences (generated)", "data", bounds="[1, 2**31]")
     cell: str = option("lstm", "recurrent cell", "model", choices=tuple(sorted(CELLS)))
-    hidden_size: int = option(64, "units per layer", "model")
-    num_layers: int = option(1, "stacked layers", "model")
-    epochs: int = option(10, "passes over the training data", "training")
-    minutes: float | None = option(None, "wall-clock budget; stop, evaluate and save when it is spent", "training")
-    batch_size: int = option(50, "sequences per batch", "training")
+    hidden_size: int = option(64, "units per layer", "model", bounds="[1, 2**16]")
+    num_layers: int = option(1, "stacked layers", "model", bounds="[1, 64]")
+    epochs: int = option(10, "passes over the training data", "training", bounds="[1, 2**31]", per_run=True)
+    minutes: float | None = option(None, "wall-clock budget; stop, evaluate and save when it is spent", "training",
+                                   bounds="(0, inf)", per_run=True)
+    batch_size: int = option(50, "sequences per batch", "training", bounds="[1, 2**16]")
     optimizer: str = option("adam", "optimizer", "training", choices=tuple(sorted(OPTIMIZERS)))
-    lr: float = option(0.01, "learning rate", "training")
+    lr: float = option(0.01, "learning rate", "training", bounds="(0, inf)")
     schedule: str = option("none", "learning-rate schedule", "training", choices=SCHEDULES)
-    clip_norm: float = option(1.0, "clip the global gradient norm to this (0: off)", "training")
-    max_steps: int | None = option(None, "stop after this many updates", "training")
-    seed: int = option(0, "random seed for data, weights and order", "training")
-    out: str = option("runs/adding", "directory for checkpoints and history", "output")
-    resume: bool = option(False, "continue from OUT/last.safetensors", "output")
-    quiet: bool = option(False, "no progress bar, only the final result", "output")
+    clip_norm: float = option(1.0, "clip the global gradient norm to this (0: off)", "training", bounds="[0, inf)")
+    max_steps: int | None = option(None, "stop after this many updates", "training", bounds="[1, 2**62]",
+                                   per_run=True)
+    seed: int = option(0, "random seed for data, weights and order", "training", bounds="[0, 2**63)")
+    out: str = option("runs/adding", "directory for checkpoints and history", "output", per_run=True)
+    resume: bool = option(False, "continue from OUT/last.safetensors (with the run's own options)", "output",
+                          per_run=True)
+    overwrite: bool = option(False, "replace the checkpoints of a previous run in OUT", "output", per_run=True)
+    quiet: bool = option(False, "no progress bar, only the final result", "output", per_run=True)
 
     def __post_init__(self):
-        for name in ("seq_len", "train_size", "val_size", "hidden_size", "num_layers", "epochs", "batch_size"):
-            if getattr(self, name) < 1:
-                raise UserError(f"option {name} must be a positive integer, got {getattr(self, name)}")
-        if self.seq_len < 2:
-            raise UserError(f"option seq_len must be at least 2 (one marker per half), got {self.seq_len}")
-        if self.lr <= 0 or self.clip_norm < 0 or (self.minutes is not None and self.minutes <= 0):
-            raise UserError("options lr and minutes must be positive and clip_norm not negative")
+        validate(self)
+        if self.resume and self.overwrite:
+            raise UserError("options resume and overwrite contradict each other; pass one")
 
 
 def adding_data(n: int, seq_len: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -68,12 +68,16 @@ def adding_data(n: int, seq_len: int, seed: int) -> tuple[torch.Tensor, torch.Te
 
 
 def run(o: Options) -> int:
+    resume = check_out_dir(o.out, o.resume, o.overwrite)   # before any work
+    config = RegressorConfig(input_size=2, cell=o.cell, hidden_size=o.hidden_size, num_layers=o.num_layers)
+    if resume is not None:   # the run's own options; the model is rebuilt from the checkpoint's config
+        ck = load_checkpoint(resume)
+        config = header_model(ck)
+        o = resume_options(o, ck.config.get("options"), str(resume))
     seed_everything(o.seed)
     out = Path(o.out)
-    resume = resume_path(o.out, o.resume)
-    config = RegressorConfig(input_size=2, cell=o.cell, hidden_size=o.hidden_size, num_layers=o.num_layers)
-    if resume is not None:   # the model is rebuilt from the checkpoint's own config
-        config = RegressorConfig(**load_checkpoint(resume).config["model"])
+    check_memory(lambda: SequenceRegressor(config), o.batch_size * o.seq_len * config.num_layers
+                 * config.hidden_size * 8, "lower --hidden-size, --num-layers, --batch-size or --seq-len")
     model = SequenceRegressor(config)
 
     def step(batch, state):
@@ -85,10 +89,25 @@ def run(o: Options) -> int:
     train_config = TrainConfig(epochs=o.epochs, max_steps=o.max_steps, max_minutes=o.minutes, optimizer=o.optimizer,
                                lr=o.lr, schedule=o.schedule, clip_norm=o.clip_norm or None, seed=o.seed,
                                verbose=0 if o.quiet else 1, out_dir=str(out))
+    options = {k: v for k, v in asdict(o).items() if k not in ("resume", "overwrite")}
     trainer = Trainer(model, step, train_config, task_config={"task": "adding", "model": asdict(config),
-                                                               "options": asdict(o)})
+                                                               "options": options})
     history = trainer.fit(train, val, resume=str(resume) if resume else None)
     best = min(v for v in history.column("val_loss") if v is not None)
     print(f"adding: best validation MSE {best:.4f} (baseline {BASELINE_MSE:.4f}) after {trainer.global_step} "
           f"updates; checkpoints in {out}" + (f"; {trainer.stop_reason}" if trainer.stop_reason else ""))
     return 0
+
+
+def header_model(ck) -> RegressorConfig:
+    """The model config of an adding checkpoint, checked with the options' declarations (UserError)."""
+    path, header = ck.path, ck.config
+    if not isinstance(header, dict) or header.get("task") != "adding":
+        task = header.get("task") if isinstance(header, dict) else None
+        raise UserError(f"{path} is a checkpoint of task {task!r}, not of the adding task")
+    model, known = header.get("model"), {f.name for f in fields(RegressorConfig)}
+    if not isinstance(model, dict) or set(model) - known or model.get("input_size") != 2 \
+            or model.get("output_size", 1) != 1:
+        raise UserError(f"checkpoint {path} has a malformed adding model config: {model!r}")
+    check_declared(Options, model, f"in checkpoint {path}")
+    return RegressorConfig(**model)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import sys
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import torch
@@ -26,61 +26,74 @@ from ..models.charlm import RNN_LAYERS, CharLM, CharLMConfig, sample_next
 from ..train import StepOutput, Trainer, TrainConfig, load_checkpoint, restore_model, seed_everything
 from ..train.config import PRECISIONS
 from ..train.optim import OPTIMIZERS, SCHEDULES
-from .options import option, resume_path
+from .options import check_declared, check_memory, check_out_dir, option, resume_options, validate
 
 LN2 = math.log(2)
+WARMUP = 20   # default linear warmup updates
 
 
 @dataclass
 class Options:
     text: list[str] | None = option(None, "UTF-8 text files to learn (default: the Python documentation topics "
                                           "in the standard library)", "data", metavar="FILE")
-    val_fraction: float = option(0.1, "the last part of the text held out for validation", "data")
+    val_fraction: float = option(0.1, "the last part of the text held out for validation", "data",
+                                 bounds="(0, 0.5)")
     cell: str = option("gru", "recurrent cell", "model", choices=tuple(sorted(RNN_LAYERS)))
-    hidden_size: int = option(512, "units per layer", "model")
-    num_layers: int = option(2, "stacked layers", "model")
-    embedding_dim: int = option(64, "size of the learned character embedding", "model")
+    hidden_size: int = option(512, "units per layer", "model", bounds="[1, 2**16]")
+    num_layers: int = option(2, "stacked layers", "model", bounds="[1, 64]")
+    embedding_dim: int = option(64, "size of the learned character embedding", "model", bounds="[0, 2**16]")
     onehot: bool = option(False, "one-hot characters in (the textbook form) instead of embeddings", "model")
-    dropout: float = option(0.0, "dropout between layers and before the output", "model")
-    recurrent_dropout: float = option(0.0, "variational dropout on the recurrent input", "model")
-    zoneout: float = option(0.0, "zoneout rate on the state", "model")
-    minutes: float | None = option(10.0, "wall-clock budget for training (the schedule spans it)", "training")
-    epochs: int = option(1000, "passes over the text, if the budget lasts", "training")
-    max_steps: int | None = option(None, "stop after this many updates", "training")
-    batch_size: int = option(64, "parallel streams per batch", "training")
-    seq_len: int = option(100, "characters per chunk: truncated BPTT length (k1 = k2)", "training")
+    dropout: float = option(0.0, "dropout between layers and before the output", "model", bounds="[0, 1)")
+    recurrent_dropout: float = option(0.0, "variational dropout on the recurrent input", "model", bounds="[0, 1)")
+    zoneout: float = option(0.0, "zoneout rate on the state", "model", bounds="[0, 1)")
+    minutes: float | None = option(10.0, "wall-clock budget for training (the schedule spans it)", "training",
+                                   bounds="(0, inf)", per_run=True)
+    epochs: int = option(1000, "passes over the text, if the budget lasts", "training", bounds="[1, 2**31]",
+                         per_run=True)
+    max_steps: int | None = option(None, "stop after this many updates", "training", bounds="[1, 2**62]",
+                                   per_run=True)
+    batch_size: int = option(64, "parallel streams per batch", "training", bounds="[1, 2**16]")
+    seq_len: int = option(100, "characters per chunk: truncated BPTT length (k1 = k2)", "training",
+                          bounds="[1, 2**20]")
     optimizer: str = option("adamw", "optimizer", "training", choices=tuple(sorted(OPTIMIZERS)))
-    lr: float = option(5e-3, "peak learning rate", "training")
-    weight_decay: float = option(0.0, "decoupled weight decay (adamw)", "training")
+    lr: float = option(5e-3, "peak learning rate", "training", bounds="(0, inf)")
+    weight_decay: float = option(0.0, "decoupled weight decay (adamw)", "training", bounds="[0, inf)")
     schedule: str = option("cosine", "learning-rate schedule (cosine spans --minutes when given)", "training",
                            choices=SCHEDULES)
-    warmup_steps: int = option(20, "linear warmup updates", "training")
-    clip_norm: float = option(1.0, "clip the global gradient norm to this (0: off)", "training")
+    warmup_steps: int | None = option(None, f"linear warmup updates (default: {WARMUP}; none with plateau)",
+                                      "training", bounds="[0, 2**31]")
+    clip_norm: float = option(1.0, "clip the global gradient norm to this (0: off)", "training", bounds="[0, inf)")
     precision: str = option("fp32", "training arithmetic: bf16 autocasts the matrix products (weights stay fp32; "
                                     "1.7x the updates per second on a CPU with AVX512-BF16 or AMX, slower without)",
                             "training", choices=PRECISIONS)
-    eval_every: int | None = option(None, "also evaluate every N updates (default: once per epoch)", "training")
-    seed: int = option(0, "random seed", "training")
-    out: str = option("runs/charlm", "directory for checkpoints and history", "output")
-    resume: bool = option(False, "continue from OUT/last.safetensors", "output")
-    quiet: bool = option(False, "no progress bar, only the results", "output")
-    sample_length: int = option(400, "characters to generate at the end (0: none)", "output")
-    temperature: float = option(0.8, "sampling temperature of the final sample", "output")
+    eval_every: int | None = option(None, "also evaluate every N updates (default: once per epoch)", "training",
+                                    bounds="[1, 2**31]", per_run=True)
+    seed: int = option(0, "random seed", "training", bounds="[0, 2**63)")
+    out: str = option("runs/charlm", "directory for checkpoints and history", "output", per_run=True)
+    resume: bool = option(False, "continue from OUT/last.safetensors (with the run's own options)", "output",
+                          per_run=True)
+    overwrite: bool = option(False, "replace the checkpoints of a previous run in OUT", "output", per_run=True)
+    quiet: bool = option(False, "no progress bar, only the results", "output", per_run=True)
+    sample_length: int = option(400, "characters to generate at the end (0: none)", "output", bounds="[0, 2**20]",
+                                per_run=True)
+    temperature: float = option(0.8, "sampling temperature of the final sample (0: greedy)", "output",
+                                bounds="[0, 100]", per_run=True)
 
     def __post_init__(self):
-        positive = ("hidden_size", "num_layers", "epochs", "batch_size", "seq_len")
-        for name in positive:
-            if getattr(self, name) < 1:
-                raise UserError(f"option {name} must be a positive integer, got {getattr(self, name)}")
-        if not 0 < self.val_fraction < 0.5:
-            raise UserError(f"option val_fraction must be in (0, 0.5), got {self.val_fraction}")
-        for name in ("dropout", "recurrent_dropout", "zoneout"):
-            if not 0 <= getattr(self, name) < 1:
-                raise UserError(f"option {name} must be in [0, 1), got {getattr(self, name)}")
-        if self.lr <= 0 or self.clip_norm < 0 or (self.minutes is not None and self.minutes <= 0):
-            raise UserError("options lr and minutes must be positive and clip_norm not negative")
+        validate(self)
         if self.embedding_dim < 1 and not self.onehot:
             raise UserError("option embedding_dim must be positive (or pass --onehot)")
+        if self.schedule == "plateau" and self.warmup_steps:
+            raise UserError("option warmup_steps is not available with the plateau schedule; leave it out")
+        if self.resume and self.overwrite:
+            raise UserError("options resume and overwrite contradict each other; pass one")
+
+    @property
+    def warmup(self) -> int:
+        """The warmup updates this run uses."""
+        if self.warmup_steps is not None:
+            return self.warmup_steps
+        return 0 if self.schedule == "plateau" else WARMUP
 
 
 def split_text(text: str, val_fraction: float, chunk: int) -> tuple[str, str]:
@@ -109,24 +122,28 @@ def lm_step(model: CharLM):
 
 
 def run(o: Options) -> int:
+    resume = check_out_dir(o.out, o.resume, o.overwrite)   # before any work
+    ck = None
+    if resume is not None:   # the run's own options, model and vocabulary
+        ck = load_checkpoint(resume)
+        header_model(ck)
+        o = resume_options(o, ck.config.get("options"), str(resume))
     seed_everything(o.seed)
     out = Path(o.out)
-    resume = resume_path(o.out, o.resume)
     text = read_texts(o.text or [])
     train_text, val_text = split_text(text, o.val_fraction, o.batch_size * o.seq_len)
-    if resume is not None:   # model and vocabulary come from the checkpoint
-        ck = load_checkpoint(resume)
-        vocab, config = Vocabulary(tuple(ck.config["vocab"])), CharLMConfig(**ck.config["model"])
+    if ck is not None:
+        config, vocab = header_model(ck)
     else:
         vocab = Vocabulary.build(train_text)
         config = CharLMConfig(len(vocab), o.cell, o.hidden_size, o.num_layers, 0 if o.onehot else o.embedding_dim,
                               o.dropout, o.recurrent_dropout, o.zoneout)
-    model = CharLM(config)
+    model = build_model(config, o.batch_size * o.seq_len)
     train = StreamBatches(vocab.encode(train_text), o.batch_size, o.seq_len, drop_last=True)
     val = eval_batches(vocab.encode(val_text))
     train_config = TrainConfig(
         epochs=o.epochs, max_steps=o.max_steps, max_minutes=o.minutes, optimizer=o.optimizer, lr=o.lr,
-        weight_decay=o.weight_decay, schedule=o.schedule, warmup_steps=o.warmup_steps, min_lr_ratio=0.05,
+        weight_decay=o.weight_decay, schedule=o.schedule, warmup_steps=o.warmup, min_lr_ratio=0.05,
         clip_norm=o.clip_norm or None, precision=o.precision, stateful=True,
         eval_every=o.eval_every, loss_metrics=("perplexity", "bpc"), seed=o.seed, verbose=0 if o.quiet else 1,
         out_dir=str(out))
@@ -134,8 +151,10 @@ def run(o: Options) -> int:
     print(f"charlm: {len(text):,} characters of {source}; {len(vocab)} symbols; "
           f"{sum(p.numel() for p in model.parameters()):,} parameters ({config.num_layers} x {config.hidden_size} "
           f"{config.cell}); backend {model.rnn.backend}, {train_config.precision}", file=sys.stderr)
+    options = {k: v for k, v in asdict(o).items() if k not in ("resume", "overwrite")}
     trainer = Trainer(model, lm_step(model), train_config,
-                      task_config={"task": "charlm", "model": config.to_dict(), "vocab": list(vocab.chars)})
+                      task_config={"task": "charlm", "model": config.to_dict(), "vocab": list(vocab.chars),
+                                   "options": options})
     trainer.fit(train, val, resume=str(resume) if resume else None)
     result = final_validation(trainer, val)
     print(f"validation: {result['loss']:.4f} nats/char, {result['bpc']:.4f} bits/char, perplexity "
@@ -145,6 +164,38 @@ def run(o: Options) -> int:
         print("sample:")
         generate(model, vocab, prime="\n", length=o.sample_length, temperature=o.temperature, seed=o.seed)
     return 0
+
+
+def build_model(config: CharLMConfig, batch_items: int = 1) -> CharLM:
+    """The model, once its size is known to fit in memory (training ``batch_items`` characters at a time)."""
+    per_item = config.num_layers * config.hidden_size * 8 + 3 * config.vocab_size
+    check_memory(lambda: CharLM(config), batch_items * per_item,
+                 "lower --hidden-size, --num-layers, --batch-size or --seq-len")
+    return CharLM(config)
+
+
+def header_model(ck) -> tuple[CharLMConfig, Vocabulary]:
+    """The model config and vocabulary of a charlm checkpoint, checked with the options' own declarations:
+    a header from another task, tampered with or inconsistent is one UserError naming the problem."""
+    path, header = ck.path, ck.config
+    if not isinstance(header, dict) or header.get("task") != "charlm":
+        task = header.get("task") if isinstance(header, dict) else None
+        raise UserError(f"{path} is a checkpoint of task {task!r}, not of a charlm model")
+    model, chars = header.get("model"), header.get("vocab")
+    if not isinstance(model, dict) or not isinstance(chars, list):
+        raise UserError(f"checkpoint {path} has a malformed charlm config (its model or vocab entry is missing)")
+    if len(chars) < 2 or len(set(chars)) != len(chars) or not all(isinstance(c, str) and len(c) == 1
+                                                                   for c in chars):
+        raise UserError(f"checkpoint {path} has a malformed vocabulary: expected distinct single characters")
+    known = {f.name for f in fields(CharLMConfig)}
+    if set(model) - known or "vocab_size" not in model:
+        raise UserError(f"checkpoint {path} has a malformed model config: unknown "
+                        f"{sorted(set(model) - known)}, expected {sorted(known)}")
+    check_declared(Options, model, f"in checkpoint {path}")
+    if model["vocab_size"] != len(chars):
+        raise UserError(f"checkpoint {path} is inconsistent: vocab_size {model['vocab_size']!r} but a "
+                        f"vocabulary of {len(chars)} characters")
+    return CharLMConfig(**model), Vocabulary(tuple(chars))
 
 
 def final_validation(trainer: Trainer, val) -> dict[str, float]:
@@ -162,14 +213,8 @@ def load_model(path: str) -> tuple[CharLM, Vocabulary]:
     if not Path(path).is_file():
         raise UserError(f"checkpoint not found: {path}")
     ck = load_checkpoint(path)
-    if ck.config.get("task") != "charlm":
-        raise UserError(f"{path} is a checkpoint of task {ck.config.get('task')!r}, not of a charlm model")
-    try:
-        config = CharLMConfig(**ck.config["model"])
-        vocab = Vocabulary(tuple(ck.config["vocab"]))
-    except (KeyError, TypeError) as e:
-        raise UserError(f"checkpoint {path} has a malformed charlm config ({e})") from None
-    model = CharLM(config)
+    config, vocab = header_model(ck)
+    model = build_model(config)
     restore_model(model, ck)
     return model.eval(), vocab
 

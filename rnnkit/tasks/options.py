@@ -1,12 +1,19 @@
-"""Task options: a dataclass whose fields carry help strings and groups, read from the command line
-and from TOML config files (``--config FILE.toml``; command-line values win). No code is executed."""
+"""Task options: a dataclass whose fields carry help strings, groups and allowed values, read from the
+command line and from TOML config files (``--config FILE.toml``; command-line values win). No code is executed.
+
+Every option is checked where it is declared, whichever way it arrives (command line, config file, code,
+a checkpoint's header): its type, its choices, its range (``bounds="[1, 2**20]"``; floats must be finite,
+integers fit in 64 bits). ``check_out_dir`` checks an output directory before any work starts.
+"""
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
 import types
 import typing
-from dataclasses import MISSING, field, fields
+from dataclasses import MISSING, field, fields, replace
 from pathlib import Path
 
 from ..errors import UserError
@@ -17,12 +24,87 @@ else:   # pragma: no cover
     import tomli as tomllib
 
 GROUPS = ("data", "model", "training", "output")
+INT64 = 2**63 - 1
 
 
-def option(default, help: str, group: str, choices=None, metavar: str | None = None):
-    """A dataclass field for a task option: its default, one-line help, group and allowed values."""
+def option(default, help: str, group: str, choices=None, metavar: str | None = None, bounds: str | None = None,
+           per_run: bool = False):
+    """A dataclass field for a task option.
+
+    default, help (one line), group (one of GROUPS), choices (allowed values), bounds (an interval such as
+    "[1, 2**20]" or "(0, 1)", ends included with [ ], excluded with ( ), "inf" for none), per_run (True: the
+    option may differ when a run is resumed, e.g. a time budget; every other option is the checkpoint's).
+    """
     assert group in GROUPS, group
-    return field(default=default, metadata={"help": help, "group": group, "choices": choices, "metavar": metavar})
+    if bounds is not None:
+        parse_bounds(bounds)   # fail at import on a typo
+    return field(default=default, metadata={"help": help, "group": group, "choices": choices, "metavar": metavar,
+                                            "bounds": bounds, "per_run": per_run})
+
+
+def parse_number(text: str):
+    text = text.strip()
+    if "**" in text:
+        base, power = text.split("**")
+        return int(base) ** int(power)
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
+def parse_bounds(bounds: str) -> tuple[bool, float, float, bool]:
+    """"[1, 2**20)" -> (low included, low, high, high included)."""
+    b = bounds.strip()
+    if b[0] not in "[(" or b[-1] not in "])" or b.count(",") != 1:
+        raise ValueError(f"bad bounds {bounds!r}; expected e.g. '[1, 2**20]' or '(0, 1)'")
+    low, high = b[1:-1].split(",")
+    return b[0] == "[", parse_number(low), parse_number(high), b[-1] == "]"
+
+
+def check_bounds(name: str, value, bounds: str | None, where: str = "") -> None:
+    """UserError unless ``value`` is finite (floats), fits in 64 bits (ints) and lies in ``bounds``."""
+    where = f" {where}" if where else ""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise UserError(f"option {name}{where} must be a finite number, got {value}")
+    if bounds is None:
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > INT64:
+            raise UserError(f"option {name}{where} must fit in 64 bits, got {value}")
+        return
+    low_in, low, high, high_in = parse_bounds(bounds)
+    inside = (value >= low if low_in else value > low) and (value <= high if high_in else value < high)
+    if not inside:
+        kind = "an integer" if isinstance(value, int) else "a number"
+        raise UserError(f"option {name}{where} must be {kind} in {bounds}, got {value}")
+
+
+def check_field(f, value, kind, where: str = "") -> None:
+    """One declared option: type, choices, bounds (None passes for an optional option)."""
+    if value is None and f.default is None:
+        return
+    check_value(f.name, value, kind, where or "")
+    choices = f.metadata.get("choices")
+    if choices and value not in choices:
+        raise UserError(f"option {f.name}{' ' + where if where else ''} must be one of {list(choices)}, "
+                        f"got {value!r}")
+    if typing.get_origin(kind) is not list and kind is not bool and kind is not str:
+        check_bounds(f.name, value, f.metadata.get("bounds"), where)
+
+
+def validate(obj, where: str = "") -> None:
+    """Check every declared option of a task's Options instance (call it first in ``__post_init__``)."""
+    types_ = option_types(type(obj))
+    for f in fields(obj):
+        check_field(f, getattr(obj, f.name), types_[f.name], where)
+
+
+def check_declared(cls, values: dict, where: str) -> None:
+    """Check the entries of ``values`` (e.g. a model config read from a checkpoint's header) that ``cls``
+    declares, with the same declarations as the command line. Unknown keys are left to the caller."""
+    types_ = option_types(cls)
+    for f in fields(cls):
+        if f.name in values:
+            check_field(f, values[f.name], types_[f.name], where)
 
 
 def base_type(annotation):
@@ -50,7 +132,9 @@ def add_options(parser: argparse.ArgumentParser, cls) -> None:
     groups = {g: parser.add_argument_group(f"{g} options") for g in GROUPS}
     for f in fields(cls):
         kind, meta = types_[f.name], f.metadata
-        default = "" if f.default is None else f" (default: {f.default})"
+        notes = ([] if f.default is None else [f"default: {f.default}"]) + (
+            [f"in {meta['bounds']}"] if meta.get("bounds") else [])
+        default = f" ({'; '.join(notes)})" if notes else ""
         kwargs = dict(dest=f.name, default=argparse.SUPPRESS, help=meta["help"] + default)
         if kind is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
@@ -70,6 +154,8 @@ def read_config(path: str, cls) -> dict:
         raise UserError(f"config file not found: {path}" if not p.exists() else f"config path is not a file: {path}")
     try:
         raw = tomllib.loads(p.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise UserError(f"cannot read config file {path}: {e.strerror or e}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise UserError(f"config file {path} is not valid TOML: {e}") from None
     if not raw:
@@ -88,16 +174,17 @@ def read_config(path: str, cls) -> dict:
 
 
 def check_value(name: str, value, kind: type, where: str) -> None:
+    where = f"{where} " if where else ""
     if typing.get_origin(kind) is list:
         item = typing.get_args(kind)[0]
         if not isinstance(value, list) or not all(isinstance(v, item) for v in value):
-            raise UserError(f"option {name} {where} must be a list of {item.__name__}, got {value!r}")
+            raise UserError(f"option {name} {where}must be a list of {item.__name__}, got {value!r}")
         return
     ok = isinstance(value, kind) and not (kind is not bool and isinstance(value, bool))
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         ok = True
     if not ok:
-        raise UserError(f"option {name} {where} must be {kind.__name__}, got {value!r}")
+        raise UserError(f"option {name} {where}must be {kind.__name__}, got {value!r}")
 
 
 def parse_options(cls, argv: list[str], prog: str, description: str):
@@ -109,21 +196,82 @@ def parse_options(cls, argv: list[str], prog: str, description: str):
     config = args.pop("config", None)
     values = read_config(config, cls) if config else {}
     values.update(args)
-    for f in fields(cls):
-        choices = f.metadata.get("choices")
-        if f.name in values and choices and values[f.name] not in choices:
-            raise UserError(f"option {f.name} must be one of {list(choices)}, got {values[f.name]!r}")
     missing = [f.name for f in fields(cls) if f.default is MISSING and f.name not in values]
     if missing:
         raise UserError(f"missing required option(s): {', '.join('--' + m.replace('_', '-') for m in missing)}")
-    return cls(**values)
+    options = cls(**values)   # its __post_init__ validates (see validate)
+    options.given = frozenset(values)   # what the user set, for resume_options
+    return options
 
 
-def resume_path(out: str, resume: bool) -> Path | None:
-    """OUT/last.safetensors when ``resume`` is asked (UserError if it is not there), else None."""
-    if not resume:
-        return None
-    path = Path(out) / "last.safetensors"
-    if not path.is_file():
-        raise UserError(f"nothing to resume: {path} does not exist")
-    return path
+RUN_FILES = ("last.safetensors", "best.safetensors")
+
+
+def check_out_dir(out: str, resume: bool = False, overwrite: bool = False) -> Path | None:
+    """Check (and create) the output directory before any work; returns OUT/last.safetensors to resume from
+    when ``resume``, else None.
+
+    UserError when OUT is a file, lies under a file, cannot be created or written (a file is written and
+    removed to find out), when ``resume`` finds nothing to resume, or when OUT holds a previous run's
+    checkpoints and neither ``resume`` nor ``overwrite`` says what to do with them. Temporary files left by
+    an interrupted checkpoint write are removed.
+    """
+    path = Path(out)
+    for parent in [path, *path.parents]:
+        if parent.exists() and not parent.is_dir():
+            where = "is a file" if parent == path else f"lies under {parent}, which is a file"
+            raise UserError(f"output directory {out} {where}; pass --out with a directory")
+    if resume:
+        last = path / "last.safetensors"
+        if not last.is_file():
+            raise UserError(f"nothing to resume: {last} does not exist")
+    elif not overwrite and any((path / name).exists() for name in RUN_FILES):
+        raise UserError(f"{out} holds the checkpoints of a previous run; pass --resume to continue it, "
+                        "--overwrite to replace it, or another --out")
+    from ..train.checkpoint import check_writable, remove_temporaries
+    check_writable(path)
+    remove_temporaries(path)
+    return path / "last.safetensors" if resume else None
+
+
+def resume_options(options, stored: dict | None, where: str):
+    """The options of a resumed run: the checkpoint's own (``stored``) for every option not declared
+    ``per_run``; one the user set to another value is refused (UserError naming both values)."""
+    if stored is None:   # a checkpoint of an older rnnkit: its model config alone is checked
+        return options
+    if not isinstance(stored, dict):
+        raise UserError(f"checkpoint {where} has malformed options: {stored!r:.80}")
+    given = getattr(options, "given", frozenset())
+    keep, clash = {}, []
+    for f in fields(options):
+        if f.metadata.get("per_run") or f.name not in stored:
+            continue
+        if f.name in given and getattr(options, f.name) != stored[f.name]:
+            clash.append(f"--{f.name.replace('_', '-')} {getattr(options, f.name)!r} (the run has "
+                         f"{stored[f.name]!r})")
+        keep[f.name] = stored[f.name]
+    if clash:
+        raise UserError(f"cannot resume {where} with other options: {'; '.join(clash)}; resume without them, "
+                        "or start a new run (another --out, or --overwrite)")
+    check_declared(type(options), keep, f"in {where}")
+    resumed = replace(options, **keep)
+    resumed.given = getattr(options, "given", frozenset())
+    return resumed
+
+
+def check_memory(make_model, activation_floats: int, hint: str) -> int:
+    """The parameter count of ``make_model()``, built on the meta device (nothing allocated); UserError when
+    training it would need more memory than this machine has: 4 bytes each for the weights, gradients and two
+    optimizer moments, plus ``activation_floats`` floats of activations kept for the backward pass."""
+    import torch
+    with torch.device("meta"):
+        n = sum(p.numel() for p in make_model().parameters())
+    need = 4 * (4 * n + activation_floats)
+    try:
+        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):   # pragma: no cover - not POSIX
+        return n
+    if need > have:
+        raise UserError(f"this run needs about {need / 2**30:,.1f} GiB ({n:,} parameters) and the machine has "
+                        f"{have / 2**30:,.1f} GiB; {hint}")
+    return n

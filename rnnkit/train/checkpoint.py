@@ -77,6 +77,27 @@ def atomic_write(path: str | os.PathLike, data: bytes) -> None:
         os.close(dir_fd)
 
 
+def check_writable(directory) -> None:
+    """UserError unless ``directory`` can be created and written (a file is written and removed to find out)."""
+    try:
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=directory, prefix=".write-probe.")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise UserError(f"cannot write checkpoints to {directory}: {e.strerror or e}") from None
+
+
+def remove_temporaries(directory) -> list[Path]:
+    """Delete the temporary files that interrupted ``atomic_write`` calls left in ``directory``."""
+    gone = []
+    for tmp in Path(directory).glob(".*.tmp"):
+        if tmp.is_file() and tmp.name.count(".") >= 3:   # .<name>.<random>.tmp, as atomic_write names them
+            tmp.unlink(missing_ok=True)
+            gone.append(tmp)
+    return gone
+
+
 def save_checkpoint(path, model_state: dict[str, torch.Tensor], state: dict | None = None,
                     config: dict | None = None) -> None:
     """Save weights, a nest of other state (tensors allowed) and a JSON-able task config."""

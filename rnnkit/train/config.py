@@ -1,6 +1,7 @@
 """What the trainer is told (TrainConfig) and what a step gives back (StepOutput)."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,8 +36,8 @@ class TrainConfig:
     optimizer updates or ``max_minutes`` of wall-clock time (the run then
     still evaluates and saves). Truncated BPTT (Williams & Peng 1990):
     ``tbptt=(k1, k2)`` cuts every batch along time (dim 1) into chunks of k1
-    steps, one update per chunk, backpropagating through the last k2 steps
-    (k2 a multiple of k1; k1 == k2 the common case). ``stateful`` carries the
+    steps, one update per chunk, the gradient reaching back k2 steps from the
+    chunk's end (any k1, k2 >= 1; k1 == k2 the common case; see tbptt.py). ``stateful`` carries the
     detached state from batch to batch within an epoch, for stream-contiguous
     data (rnnkit.data.StreamBatches); otherwise each batch starts from None.
     """
@@ -74,12 +75,41 @@ class TrainConfig:
     def __post_init__(self):
         if self.tbptt is not None:
             self.tbptt = tuple(self.tbptt)
-            k1, k2 = self.tbptt
-            if k1 < 1 or k2 < k1 or k2 % k1:
-                raise ValueError(f"tbptt=(k1, k2) needs 1 <= k1 <= k2 with k2 a multiple of k1, got {self.tbptt}")
+            ok = len(self.tbptt) == 2 and all(isinstance(k, int) and not isinstance(k, bool) for k in self.tbptt)
+            if not ok or min(self.tbptt) < 1:
+                raise ValueError(f"tbptt=(k1, k2) needs two positive integers, got {self.tbptt}")
+        self.check_numbers()
         for name in self.loss_metrics:
             if name not in ("perplexity", "bpc"):
                 raise ValueError(f"unknown loss metric {name!r}; expected 'perplexity' or 'bpc'")
         self.loss_metrics = tuple(self.loss_metrics)
         if self.precision not in PRECISIONS:
             raise ValueError(f"unknown precision {self.precision!r}; expected one of {PRECISIONS}")
+
+    def check_numbers(self) -> None:
+        """ValueError for a count, size or rate outside its range (NaN included), so nothing is ignored."""
+        def bad(name, value, expected):
+            raise ValueError(f"TrainConfig {name} must be {expected}, got {value!r}")
+        counts = {"epochs": 0, "max_steps": 1, "warmup_steps": 0, "step_size": 1, "plateau_patience": 0,
+                  "eval_every": 1, "patience": 1, "checkpoint_every": 1, "seed": 0, "verbose": 0}
+        for name, low in counts.items():
+            value = getattr(self, name)
+            if value is None and name not in ("epochs", "warmup_steps", "step_size", "plateau_patience",
+                                              "verbose"):
+                continue
+            if not isinstance(value, int) or isinstance(value, bool) or not low <= value < 2**63:
+                bad(name, value, f"an integer in [{low}, 2**63)" + (" or None" if name in
+                    ("max_steps", "eval_every", "patience", "checkpoint_every", "seed") else ""))
+        rates = {"lr": (0, False), "weight_decay": (0, False), "momentum": (0, False), "gamma": (0, True),
+                 "min_lr_ratio": (0, False), "clip_norm": (0, True), "clip_value": (0, True),
+                 "max_minutes": (0, True)}
+        for name, (low, strict) in rates.items():
+            value = getattr(self, name)
+            if value is None and name in ("lr", "clip_norm", "clip_value", "max_minutes"):
+                continue
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            if not ok or value < low or (strict and value == low):
+                bad(name, value, f"a finite number {'>' if strict else '>='} {low}" + (
+                    " or None" if name in ("lr", "clip_norm", "clip_value", "max_minutes") else ""))
+        if self.schedule == "plateau" and self.warmup_steps:
+            raise ValueError("warmup is not available with the plateau schedule (set warmup_steps=0)")

@@ -1,11 +1,19 @@
 """Truncated backpropagation through time (Williams & Peng 1990): chunks, windows, carried state.
 
 A batch is a tensor, or a tuple / list / dict of tensors, each with time at
-dim 1: (B, T, ...). TBPTT(k1, k2) makes one update every k1 steps and
-backpropagates through the last k2: the step function sees a window of the
-last k2 steps, starting from the detached state before the window, and counts
-the loss on its last k1 steps only (``tail``). With k1 == k2 every window is
-one chunk and the state is simply carried, detached, from chunk to chunk.
+dim 1: (B, T, ...). TBPTT(k1, k2) makes one update every k1 steps, and the
+gradient of that update reaches back k2 steps from its last step. Every
+(k1, k2) works with the plain step function ``step(batch, state)``:
+
+* k2 == k1: each chunk of k1 steps starts from the detached state after the
+  previous chunk (the common case; with k1 == T it is full BPTT).
+* k2 > k1: the k2 - k1 steps before the chunk (the *prefix*) are run again
+  from the detached state before them, with gradients, and the chunk starts
+  from the prefix's state. The update uses the chunk's loss only; the step
+  function's loss on the prefix is computed and discarded.
+* k2 < k1: the chunk is run in pieces of k2 steps, the state detached between
+  pieces; the update uses the loss of the whole chunk (the mean over all its
+  items), but no gradient travels further back than k2 steps.
 """
 from __future__ import annotations
 
@@ -49,6 +57,11 @@ def time_chunks(batch, k: int) -> list:
     return [map_tensors(lambda t: t[:, i:i + k], batch) for i in range(0, T, k)]
 
 
+def time_slice(batch, start: int, stop: int | None):
+    """Steps [start, stop) of every tensor in the batch."""
+    return map_tensors(lambda t: t[:, start:stop], batch)
+
+
 def time_cat(chunks: list):
     """Chunks joined back along time; the inverse of time_chunks."""
     if len(chunks) == 1:
@@ -62,32 +75,44 @@ def time_cat(chunks: list):
 
 
 class Carry:
-    """The state carried between updates, and for k2 > k1 the window of past chunks.
+    """The state carried between updates, and for k2 > k1 the recent chunks the prefix is cut from.
 
-    ``state`` is the detached state after the last chunk; ``past`` holds up to
-    k2/k1 - 1 (chunk, state before that chunk) pairs.
+    ``state`` is the detached state after the last chunk; ``past`` holds
+    (chunk, detached state before that chunk) pairs covering at least the
+    last k2 - k1 steps.
     """
 
     def __init__(self, k1: int | None = None, k2: int | None = None):
-        self.span = 1 if k1 is None else k2 // k1
+        self.prefix = 0 if k1 is None else max(k2 - k1, 0)
         self.reset()
 
     def reset(self) -> None:
         self.state: Any = None
-        self.past: deque = deque(maxlen=max(self.span - 1, 0))
+        self.past: deque = deque()
 
-    def window(self, chunk):
-        """(window, state before the window, tail): what the step function sees for this chunk."""
-        if self.span == 1:
-            return chunk, self.state, None
-        window = time_cat([c for c, _ in self.past] + [chunk])
-        start = self.past[0][1] if self.past else self.state
-        return window, start, time_length(chunk)
+    def start(self, step):
+        """(prefix, state before it) for the next chunk: the last k2 - k1 steps seen, or (None, state).
+
+        When the oldest kept chunk reaches further back than needed, its first
+        steps are run through ``step`` without gradients to get the state where
+        the prefix begins."""
+        if not self.prefix or not self.past:
+            return None, self.state
+        chunks = [c for c, _ in self.past]
+        extra = sum(time_length(c) for c in chunks) - self.prefix
+        state = self.past[0][1]
+        if extra > 0:
+            head, chunks[0] = time_slice(chunks[0], 0, extra), time_slice(chunks[0], extra, None)
+            with torch.no_grad():
+                state = detach(step(head, state).state)
+        return time_cat(chunks), state
 
     def push(self, chunk, new_state) -> None:
         """Record a chunk just trained on and the state after it."""
-        if self.span > 1:
+        if self.prefix:
             self.past.append((chunk, self.state))
+            while sum(time_length(c) for c, _ in self.past) - time_length(self.past[0][0]) >= self.prefix:
+                self.past.popleft()
         self.state = detach(new_state)
 
     def to_dict(self) -> dict:

@@ -3,10 +3,9 @@
 The trainer knows nothing about the model's inputs. A *step function*
 ``step(batch, state) -> StepOutput`` runs the model on one batch from the
 given recurrent state (None at the start) and returns the mean loss, the new
-state, the item count and any metrics. With TBPTT k2 > k1 it is called as
-``step(window, state, tail=k1)`` and must count the loss on the last ``tail``
-time steps only. The same function serves evaluation (under no_grad, model
-in eval mode). See TrainConfig for the options.
+state, the item count and any metrics. The same two-argument function serves
+every truncation ``tbptt=(k1, k2)`` (see tbptt.py) and evaluation (under
+no_grad, model in eval mode). See TrainConfig for the options.
 
 A stateful language model plugs in as::
 
@@ -25,6 +24,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+import warnings
 from dataclasses import asdict
 from itertools import chain, islice
 from pathlib import Path
@@ -35,7 +35,7 @@ from tqdm.auto import tqdm
 
 from ..errors import UserError
 from .callbacks import EarlyStopping, improved, mode_for
-from .checkpoint import load_checkpoint, restore_model, save_checkpoint
+from .checkpoint import check_writable, load_checkpoint, restore_model, save_checkpoint
 from .config import StepOutput, TrainConfig
 from .history import History, Mean
 from .optim import clip_gradients, make_optimizer, make_scheduler
@@ -44,6 +44,38 @@ from .rng import rng_state, seed_everything, set_rng_state
 from .tbptt import Carry, detach, time_chunks
 
 Plateau = torch.optim.lr_scheduler.ReduceLROnPlateau
+
+
+def unbuilt_layers(model: torch.nn.Module) -> list[str]:
+    """The names of the layers of ``model`` whose weights do not exist yet (input size inferred at the
+    first call: rnnkit layers with ``input_size`` None, torch's Lazy* modules)."""
+    return [name or type(m).__name__ for name, m in model.named_modules()
+            if (callable(getattr(m, "build", None)) and "input_size" in dir(m) and getattr(m, "input_size") is None)
+            or any(isinstance(p, torch.nn.parameter.UninitializedParameter) for p in m.parameters(recurse=False))]
+
+
+def rows_of(batch) -> int | None:
+    """The first dimension of the first tensor in a batch (None for a batch without one)."""
+    if isinstance(batch, torch.Tensor):
+        return batch.shape[0] if batch.dim() else None
+    if isinstance(batch, (tuple, list, dict)):
+        for part in batch.values() if isinstance(batch, dict) else batch:
+            rows = rows_of(part)
+            if rows is not None:
+                return rows
+    return None
+
+
+def first_batch(data):
+    """The first batch of ``data``, the random generators left as they were (a shuffled order is drawn anew)."""
+    rng = rng_state()
+    try:
+        batch = next(iter(data), None)
+    finally:
+        set_rng_state(rng)
+    if batch is None:
+        raise ValueError("the training data is empty")
+    return batch
 
 
 class Trainer:
@@ -62,8 +94,17 @@ class Trainer:
                  task_config: dict | None = None):
         self.model, self.step, self.config = model, step, config or TrainConfig()
         c = self.config
-        self.optimizer = optimizer or make_optimizer(c.optimizer, [p for p in model.parameters() if p.requires_grad],
-                                                     c.lr, c.weight_decay, c.momentum)
+        wrapped = isinstance(model, torch.nn.parallel.DistributedDataParallel)
+        if wrapped and unbuilt_layers(model):   # weights made after wrapping would differ across processes
+            raise ValueError(f"layers {', '.join(unbuilt_layers(model)[:3])} have no weights yet, so "
+                             "DistributedDataParallel cannot synchronise them: run the model once on a batch "
+                             "(or pass input_size=) before wrapping it")
+        self.initial_params = {id(p) for p in model.parameters()}
+        self.optimizer = optimizer
+        if optimizer is None:
+            make_optimizer(c.optimizer, [torch.zeros(1, requires_grad=True)])   # check the name now
+            if not unbuilt_layers(model):   # else made in fit, once the lazily sized layers have weights
+                self.make_optimizer()
         self.scheduler = None
         self.callbacks = list(callbacks)
         self.task_config = task_config or {}
@@ -71,11 +112,19 @@ class Trainer:
         self.epoch = self.batch = self.global_step = 0   # position: epochs done, batches done in this epoch
         self.elapsed, self.best, self.stop_reason, self.epoch_rng = 0.0, None, None, None
         self.carry = Carry(*(c.tbptt or (None, None)))
+        self.batch_rows = None   # rows of the last training batch: the streams a stateful run carries
 
     # ---- the loop ---------------------------------------------------------------------------------
     def fit(self, train_data: Iterable, val_data: Iterable | None = None, resume: str | None = None) -> History:
         """Train on ``train_data`` (re-iterable, one pass per epoch); ``resume``: a checkpoint path."""
         c = self.config
+        if c.out_dir:
+            check_writable(c.out_dir)   # before the first update, not after the first epoch
+        if unbuilt_layers(self.model):
+            self.materialise(train_data)
+        if self.optimizer is None:
+            self.make_optimizer()
+        self.check_optimizer()
         self.monitor = c.monitor or ("val_loss" if val_data is not None else "loss")
         if self.scheduler is None:
             total = c.max_steps or (c.epochs * len(train_data) if hasattr(train_data, "__len__") else None)
@@ -87,6 +136,7 @@ class Trainer:
             self.callbacks.append(EarlyStopping(self.monitor, c.patience))
         if resume:
             self.restore(resume)
+            self.check_batch_rows(resume, train_data)
         elif c.seed is not None:
             seed_everything(c.seed)
         self.stop_reason = None
@@ -103,6 +153,51 @@ class Trainer:
             tqdm.write(f"stopped: {self.stop_reason}", file=sys.stderr)
         self.call("on_fit_end")
         return self.history
+
+    def make_optimizer(self) -> None:
+        c = self.config
+        self.optimizer = make_optimizer(c.optimizer, [p for p in self.model.parameters() if p.requires_grad],
+                                        c.lr, c.weight_decay, c.momentum)
+
+    def materialise(self, train_data) -> None:
+        """Give lazily sized layers their weights before the optimizer is made: one forward pass of the
+        first batch (first chunk with TBPTT), without gradients, in eval mode, the RNGs left untouched."""
+        batch, rng, was_training = first_batch(train_data), rng_state(), self.model.training
+        try:
+            self.model.eval()
+            with torch.no_grad():
+                self.step(time_chunks(batch, self.config.tbptt[0])[0] if self.config.tbptt else batch, None)
+        finally:
+            self.model.train(was_training)
+            set_rng_state(rng)
+        left = unbuilt_layers(self.model)
+        if left:
+            raise ValueError(f"layers {', '.join(left[:3])} still have no weights after a forward pass of the "
+                             "first batch: does the step function call the model?")
+
+    def check_batch_rows(self, path, train_data) -> None:
+        """A stateful run carries one state row per stream: resuming on batches of another size is refused."""
+        if self.config.stateful and self.batch_rows is not None:
+            rows = rows_of(first_batch(train_data))
+            if rows != self.batch_rows:
+                raise UserError(f"checkpoint {path} was trained on batches of {self.batch_rows} streams and carries "
+                                f"their state; these batches have {rows}: resume with the same batch size")
+
+    def check_optimizer(self) -> None:
+        """Every weight created after the optimizer was given must be in it, else it would never train."""
+        held = {id(p) for group in self.optimizer.param_groups for p in group["params"]}
+        left_out = [(name, p) for name, p in self.model.named_parameters() if p.requires_grad and id(p) not in held]
+        late = [name for name, p in left_out if id(p) not in self.initial_params]
+        if left_out and not late:   # perhaps on purpose, perhaps an optimizer made before a lazy layer was built
+            names = [name for name, _ in left_out]
+            warnings.warn(f"the optimizer does not hold {', '.join(names[:3])}{' ...' if len(names) > 3 else ''}, "
+                          "so these weights will not train; set requires_grad=False to freeze them on purpose, or "
+                          "make the optimizer after the model's first forward pass", stacklevel=3)
+        if late:
+            raise ValueError(f"the optimizer does not hold {', '.join(late[:3])}{' ...' if len(late) > 3 else ''}: "
+                             "these weights were created (lazily sized layers) after the optimizer was made, so "
+                             "they would never train; make the optimizer after a first forward pass, or let "
+                             "Trainer make it (optimizer=None)")
 
     def run_epoch(self, train_data, val_data) -> None:
         c = self.config
@@ -143,10 +238,10 @@ class Trainer:
         if not c.stateful:
             self.carry.reset()
         items = 0
+        self.batch_rows = rows_of(batch)
         for chunk in time_chunks(batch, c.tbptt[0]) if c.tbptt else [batch]:
-            window, state, tail = self.carry.window(chunk)
             with self.autocast():
-                out = self.step(window, state) if tail is None else self.step(window, state, tail=tail)
+                out = self.chunk_loss(chunk)
             self.optimizer.zero_grad(set_to_none=True)
             out.loss.backward()
             clip_gradients(self.model.parameters(), c.clip_norm, c.clip_value)
@@ -166,6 +261,22 @@ class Trainer:
             if c.max_minutes is not None:   # a cosine spans the time budget too (optim.LRFactor)
                 self.scheduler.lr_lambdas[0].time_fraction = (time.monotonic() - self.clock) / (60 * c.max_minutes)
             self.scheduler.step()   # schedules count batches
+
+    def chunk_loss(self, chunk) -> StepOutput:
+        """The step's output for one update on ``chunk``, truncated as TBPTT(k1, k2) says (see tbptt.py)."""
+        k1, k2 = self.config.tbptt or (None, None)
+        prefix, state = self.carry.start(self.step)
+        if prefix is not None:   # k2 > k1: gradients flow back through the prefix; its loss is not used
+            state = self.step(prefix, state).state
+        if k2 is None or k2 >= k1:
+            return self.step(chunk, state)
+        outs = []   # k2 < k1: pieces of k2 steps, the state detached between them
+        for piece in time_chunks(chunk, k2):
+            outs.append(self.step(piece, state))
+            state = detach(outs[-1].state)
+        n = sum(o.n for o in outs)
+        metrics = {k: sum(o.metrics[k] * o.n for o in outs) / n for k in outs[0].metrics}
+        return StepOutput(sum(o.loss * (o.n / n) for o in outs), outs[-1].state, n, metrics)
 
     def limit_reached(self) -> str | None:
         c = self.config
@@ -238,7 +349,8 @@ class Trainer:
                 "carry": self.carry.to_dict(), "optimizer_type": type(self.optimizer).__name__,
                 "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
                 "callbacks": [cb.state_dict() if hasattr(cb, "state_dict") else None for cb in self.callbacks],
-                "rng": rng_state(), "epoch_rng": self.epoch_rng}
+                "rng": rng_state(), "epoch_rng": self.epoch_rng,
+                "batch_rows": self.batch_rows}
 
     def save(self, name: str) -> None:
         """Write ``<out_dir>/<name>.safetensors`` (nothing without out_dir)."""
@@ -247,12 +359,22 @@ class Trainer:
                             {"trainer": self.state_dict()}, self.task_config)
 
     def restore(self, path) -> None:
-        """Continue from a checkpoint written by ``save``; a checkpoint of another setup raises UserError."""
+        """Continue from a checkpoint written by ``save``; a checkpoint of another setup, or a training state
+        that was tampered with, raises UserError."""
         ck = load_checkpoint(path)
         s = ck.state.get("trainer")
         if not isinstance(s, dict):
             raise UserError(f"{path} holds weights only, not a training state to resume from")
         restore_model(self.model, ck)
+        try:
+            self.restore_state(path, s)
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
+            if isinstance(e, UserError):
+                raise
+            raise UserError(f"checkpoint {path} has a malformed training state ({type(e).__name__}: "
+                            f"{str(e)[:80]})") from None
+
+    def restore_state(self, path, s: dict) -> None:
         if s["optimizer_type"] != type(self.optimizer).__name__:
             raise UserError(f"checkpoint {path} was trained with {s['optimizer_type']}, "
                             f"not {type(self.optimizer).__name__}")
@@ -271,4 +393,5 @@ class Trainer:
         self.mean.load_dict(s["mean"])
         self.carry.load_dict(s["carry"])
         self.epoch_rng = s["epoch_rng"]
+        self.batch_rows = s.get("batch_rows")
         set_rng_state(s["rng"])
