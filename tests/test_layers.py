@@ -221,3 +221,32 @@ def test_under_bf16_autocast_the_state_keeps_the_input_dtype_and_native_kernels_
     assert all(s.dtype == torch.float32 for s in state + state2)
     if layer.backend in ("native", "scan"):   # compiled kernels compute in fp32 whatever the autocast
         torch.testing.assert_close(seq, layer(x)[0])
+
+
+def backends_for(cls):
+    found = ["reference", "torch"] if cls is not rnnkit.LayerNormLSTM else ["reference"]
+    return found + (["native"] if rnnkit.kernels.native_supports(rnnkit.cells.LSTMCell(1, 1)) else [])
+
+
+@pytest.mark.parametrize("backend", backends_for(rnnkit.LSTM))
+@pytest.mark.parametrize("num_layers", [1, 2])
+def test_dropout_is_keras_dropout_on_each_layers_inputs(backend, num_layers):
+    """dropout=p drops the first layer's inputs too (Keras), in training mode only, on every backend."""
+    torch.manual_seed(0)
+    layer = rnnkit.LSTM(6, input_size=4, num_layers=num_layers, dropout=0.5, return_sequences=True,
+                        backend=backend)
+    x = torch.randn(3, 5, 4)
+    torch.manual_seed(1)
+    a = layer(x)
+    torch.manual_seed(2)
+    b = layer(x)
+    assert not torch.allclose(a, b)   # the inputs are dropped afresh at every call
+    layer.eval()
+    torch.testing.assert_close(layer(x), layer(x))
+    if num_layers == 1:   # a one-layer layer in training mode == the layer on dropped inputs
+        layer.train()
+        torch.manual_seed(3)
+        a = layer(x)
+        torch.manual_seed(3)
+        dropped = torch.nn.functional.dropout(x, 0.5, True)
+        torch.testing.assert_close(a, layer.eval()(dropped))

@@ -9,6 +9,7 @@ fused call, as torch.nn.LSTM does.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from .. import kernels
 from ..cells import Cell, ElmanCell, GRUCell, JordanCell, LayerNormLSTMCell, LSTMCell, MinGRUCell, MinLSTMCell
@@ -20,9 +21,12 @@ from .wrappers import MERGE_MODES, Bidirectional, Stacked
 class RNN(SequenceLayer):
     """``num_layers`` cells of ``cell_type`` over a sequence; ``cell_options`` go to each cell.
 
-    dropout: between stacked layers. recurrent_dropout, zoneout: inside each
-    layer (see Recurrent). merge_mode: how the two directions of every
-    bidirectional layer are merged (None: the last layer returns a pair).
+    dropout: Keras's meaning, on every layer of the stack: each layer's inputs
+    are dropped (a fresh Bernoulli mask per element and step, training mode
+    only). For the first layer these are the layer's own inputs; for the
+    others it is the between-layer dropout of torch.nn.LSTM.
+    recurrent_dropout, zoneout: inside each layer (see Recurrent).
+    merge_mode: how the two directions of every bidirectional layer are merged (None: the last layer returns a pair).
     The state is a tuple of (num_layers * num_directions, B, S) tensors,
     ordered as torch.nn's h_n (and c_n).
     """
@@ -86,11 +90,16 @@ class RNN(SequenceLayer):
         return self.stack.stream_cells()
 
     def run(self, x, state=None, mask=None):
+        x = self.drop_inputs(x)
         if self.backend == "torch" and (self.merge_mode in ("concat", None) or self.num_layers == 1):
             lengths = None if mask is None else right_padded_lengths(mask)
             if mask is None or (lengths is not None and lengths.min() > 0):
                 return self.run_fused(x, state, lengths)
         return self.stack.run(x, state, mask)
+
+    def drop_inputs(self, x: torch.Tensor) -> torch.Tensor:
+        """Dropout on the first layer's inputs (the stack drops the inputs of the others)."""
+        return F.dropout(x, self.dropout, True) if self.training and self.dropout else x
 
     def run_fused(self, x, state, lengths):
         """The whole stack in one fused call (torch.nn.LSTM's path)."""
@@ -152,4 +161,4 @@ class JordanRNN(RNN):
         if not isinstance(targets, torch.Tensor) or tuple(targets.shape) != expected:
             got = tuple(targets.shape) if isinstance(targets, torch.Tensor) else type(targets).__name__
             raise ValueError(f"expected targets of shape {expected} (batch, time, output_size), got {got}")
-        return self.stack.layers[0].run(x, state, mask, feedback=targets.to(x.dtype))
+        return self.stack.layers[0].run(self.drop_inputs(x), state, mask, feedback=targets.to(x.dtype))
