@@ -36,6 +36,7 @@ class Embedding(nn.Embedding):
         nn.init.uniform_(self.weight, -0.05, 0.05)
         self.mask_zero, self.name = mask_zero, name
         self.input_length = input_length if input_shape is None else tuple(input_shape)[0]
+        self.input_shape = None if self.input_length is None else (self.input_length,)
         self._config = {"input_dim": input_dim, "output_dim": output_dim, "mask_zero": mask_zero,
                         "input_length": self.input_length, "name": name, **kwargs}
 
@@ -77,9 +78,11 @@ class Dense(nn.Module):
         if not isinstance(units, int) or isinstance(units, bool) or units < 1:
             raise ValueError(f"units must be a positive integer, got {units!r}")
         self.units, self.use_bias, self.activation_name, self.name = units, use_bias, activation, name
+        self.input_shape = kwargs.get("input_shape")
         self.activation = keras_activation(activation)
         self.input_size = None
-        self._config = {"units": units, "activation": activation, "use_bias": use_bias, "name": name}
+        self._config = {"units": units, "activation": activation, "use_bias": use_bias, "name": name,
+                        **{k: v for k, v in kwargs.items() if v is not None}}
         input_size = input_size_from(kwargs.get("input_shape"), kwargs.get("input_dim"), None, input_size)
         if input_size is not None:
             self.build(input_size)

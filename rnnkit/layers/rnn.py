@@ -66,11 +66,14 @@ class RNN(SequenceLayer):
         self.recurrent_dropout, self.zoneout, self.requested_backend = recurrent_dropout, zoneout, backend
         self.stateful, self.unroll, self.name = stateful, unroll, name   # unroll: no effect (docs/keras.md)
         self.cell_options = cell_options
+        self.input_shape = tuple(input_shape) if input_shape is not None else (
+            tuple(batch_input_shape)[1:] if batch_input_shape is not None else None)
         self._config = {"units": units, "num_layers": num_layers, "bidirectional": bidirectional,
                        "merge_mode": merge_mode, "dropout": dropout, "recurrent_dropout": recurrent_dropout,
                        "zoneout": zoneout, "go_backwards": go_backwards, "return_sequences": return_sequences,
                        "return_state": return_state, "stateful": stateful, "unroll": unroll,
-                       "batch_first": batch_first, "backend": backend, "name": name, **cell_options}
+                       "batch_first": batch_first, "backend": backend, "name": name, "input_size": input_size,
+                       **cell_options}
         self.carried = None   # the state a stateful layer carries to its next call
         self.stack: Stacked | None = None
         if input_size is not None:
