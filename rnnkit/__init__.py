@@ -1,13 +1,14 @@
 """rnnkit: recurrent neural networks on PyTorch, readable and fast."""
-from . import cells, kernels, layers
+from . import cells, data, kernels, layers
 from .errors import UserError
 from .layers import (GRU, LSTM, RNN, Bidirectional, JordanRNN, LayerNormLSTM, MinGRU, MinLSTM, Recurrent,
                      SimpleRNN, Stacked)
 from .layers.convert import from_torch, to_torch
 from .models import Sequential
+from .models.saving import load_model
 
 __version__ = "0.1.0"
 
 __all__ = ["cells", "kernels", "layers", "RNN", "SimpleRNN", "LSTM", "GRU", "JordanRNN", "LayerNormLSTM",
-           "MinGRU", "MinLSTM", "Recurrent", "Bidirectional", "Stacked", "from_torch", "to_torch", "Sequential",
+           "MinGRU", "MinLSTM", "Recurrent", "Bidirectional", "Stacked", "from_torch", "to_torch", "Sequential", "load_model", "data",
            "UserError", "__version__"]
