@@ -100,7 +100,7 @@ class MaxPooling1D(KerasLayer):
 
     def __init__(self, pool_size=2, strides=None, padding: str = "valid", **kwargs):
         super().__init__({"pool_size": one(pool_size), "strides": one(strides), "padding": padding}, kwargs,
-                         ("name", "input_shape", "data_format"))
+                         ("name", "input_shape"))
         self.pool_size = positive("pool_size", one(pool_size))
         self.strides = self.pool_size if strides is None else positive("strides", one(strides))
         if padding not in ("valid", "same"):
@@ -124,7 +124,7 @@ class GlobalMaxPooling1D(KerasLayer):
     supports_masking = True
 
     def __init__(self, **kwargs):
-        super().__init__({}, kwargs, ("name", "input_shape", "data_format", "keepdims"))
+        super().__init__({}, kwargs, ("name", "input_shape"))
 
     def forward(self, x, mask=None):
         if mask is None:

@@ -147,7 +147,7 @@ class Flatten(KerasLayer):
     """(B, d1, d2, ...) -> (B, d1 * d2 * ...)."""
 
     def __init__(self, **kwargs):
-        super().__init__({}, kwargs, ("name", "input_shape", "data_format"))
+        super().__init__({}, kwargs, ("name", "input_shape"))
 
     def forward(self, x):
         return x.flatten(1)

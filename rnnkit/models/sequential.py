@@ -144,6 +144,13 @@ class Sequential(nn.Sequential):
                          initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
                          validation_steps=validation_steps, **train_options)
 
+    def fit_generator(self, generator, steps_per_epoch=None, epochs=1, verbose=1, callbacks=(),
+                      validation_data=None, validation_steps=None, **kwargs):
+        """Keras 2's name for fit on a generator of (x, y) batches."""
+        return self.fit(generator, None, steps_per_epoch=steps_per_epoch, epochs=epochs, verbose=verbose,
+                        callbacks=callbacks, validation_data=validation_data, validation_steps=validation_steps,
+                        **kwargs)
+
     def evaluate(self, x=None, y=None, batch_size=None, verbose=0, sample_weight=None, return_dict=False):
         """The loss, or [loss, metric...] when compiled with metrics (a dict with return_dict=True)."""
         return self._needs_compile().evaluate(self, self.compiled, x, y, batch_size=batch_size, verbose=verbose,
