@@ -264,7 +264,8 @@ def fit(model, compiled: Compiled, x, y=None, *, batch_size=None, epochs=1, verb
 
 def _chain(first, rest):
     yield first
-    yield from rest
+    for item in rest:   # not "yield from": closing this wrapper must not close the user's generator
+        yield item
 
 
 def evaluate(model, compiled: Compiled, x, y=None, *, batch_size=None, verbose=0, sample_weight=None,
