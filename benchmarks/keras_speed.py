@@ -8,7 +8,7 @@ GRU(32) + Dense(1) on (240, 14) float windows, rmsprop, mae, batch 128. Same gen
 batches and epochs in every framework; the figure is the median time of the epochs after the first
 (the first carries compilation and warm-up), and its ratio to rnnkit's. Keras runs in its own
 interpreter (keras and jax are installed only in that environment); every framework gets the same
-number of threads. Writes benchmarks/results/keras-speed.json and .txt.
+number of threads and is pinned to as many cores (taskset). Writes benchmarks/results/keras-speed.json and .txt.
 """
 from __future__ import annotations
 
@@ -95,20 +95,25 @@ def run(framework: str, name: str, epochs: int, quick: bool, threads: int) -> di
             "final_loss": float(history.history["loss"][-1]), **{k: v for k, v in m.items()}}
 
 
-def keras_run(python: str, backend: str, name: str, epochs: int, quick: bool, threads: int) -> dict:
-    env = {**os.environ, "KERAS_BACKEND": backend, "OMP_NUM_THREADS": str(threads),
-           "XLA_FLAGS": f"--xla_cpu_multi_thread_eigen=true intra_op_parallelism_threads={threads}",
-           "PYTHONPATH": ""}
-    cmd = [python, __file__, "--worker", name, "--epochs", str(epochs), "--threads", str(threads)] + (
-        ["--quick"] if quick else [])
+def worker(python: str, framework: str, name: str, epochs: int, quick: bool, threads: int) -> dict:
+    """Run one framework in its own process, pinned to ``threads`` cores (taskset) with as many threads."""
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    if framework != "rnnkit":
+        env.update(KERAS_BACKEND=framework.split("-")[1], PYTHONPATH="")
+        if threads == 1:
+            env["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+    cmd = ["taskset", "-c", f"0-{threads - 1}", python, __file__, "--worker", name, "--framework", framework,
+           "--epochs", str(epochs), "--threads", str(threads)] + (["--quick"] if quick else [])
     done = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if done.returncode != 0:
-        raise SystemExit(f"keras ({backend}) failed:\n{done.stderr[-3000:]}")
+        raise SystemExit(f"{framework} failed:\n{done.stderr[-3000:]}")
     out = json.loads(done.stdout.strip().splitlines()[-1])
-    out["framework"] = f"keras-{backend}"
-    import_versions = subprocess.run([python, "-c", "import keras, jax, torch; print(keras.__version__, "
-                                      "jax.__version__, torch.__version__)"], env=env, capture_output=True, text=True)
-    out["versions"] = import_versions.stdout.strip()
+    out["framework"] = framework
+    if framework != "rnnkit":
+        versions = subprocess.run([python, "-c", "import keras, jax, torch; print('keras', keras.__version__, "
+                                   "'jax', jax.__version__, 'torch', torch.__version__)"], env=env,
+                                  capture_output=True, text=True)
+        out["versions"] = versions.stdout.strip()
     return out
 
 
@@ -128,11 +133,12 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true", help="shorter sequences and fewer samples (a smoke run)")
     p.add_argument("--out", default="benchmarks/results/keras-speed", help="result path without extension")
     p.add_argument("--worker", help=argparse.SUPPRESS)
+    p.add_argument("--framework", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.epochs < 2:
         p.error("--epochs must be at least 2 (the first epoch is warm-up)")
     if a.worker:
-        print(json.dumps(run("keras", a.worker, a.epochs, a.quick, a.threads)))
+        print(json.dumps(run(a.framework, a.worker, a.epochs, a.quick, a.threads)))
         return 0
     if not Path(a.keras_python).exists():
         p.error(f"{a.keras_python} does not exist: create it with python -m venv --system-site-packages "
@@ -141,10 +147,10 @@ def main(argv=None) -> int:
     started, load_before = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), uptime()
     rows = []
     for name in a.models:
-        ours = run("rnnkit", name, a.epochs, a.quick, a.threads)
+        ours = worker(sys.executable, "rnnkit", name, a.epochs, a.quick, a.threads)
         rows.append(ours)
         for backend in ("jax", "torch"):
-            theirs = keras_run(a.keras_python, backend, name, a.epochs, a.quick, a.threads)
+            theirs = worker(a.keras_python, f"keras-{backend}", name, a.epochs, a.quick, a.threads)
             theirs["rnnkit_speedup"] = theirs["steady_epoch_s"] / ours["steady_epoch_s"]
             rows.append(theirs)
             print(f"{name}: rnnkit {ours['steady_epoch_s']:.2f} s/epoch, keras-{backend} "
