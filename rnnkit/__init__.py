@@ -5,9 +5,10 @@ from .layers import (GRU, LSTM, RNN, Bidirectional, JordanRNN, LayerNormLSTM, Mi
                      SimpleRNN, Stacked)
 from .layers.convert import from_torch, to_torch
 from .models import Sequential
+from .models.saving import load_model
 
 __version__ = "0.1.0"
 
-__all__ = ["cells", "data", "kernels", "layers", "RNN", "SimpleRNN", "LSTM", "GRU", "JordanRNN", "LayerNormLSTM",
-           "MinGRU", "MinLSTM", "Recurrent", "Bidirectional", "Stacked", "from_torch", "to_torch", "Sequential",
+__all__ = ["cells", "kernels", "layers", "RNN", "SimpleRNN", "LSTM", "GRU", "JordanRNN", "LayerNormLSTM",
+           "MinGRU", "MinLSTM", "Recurrent", "Bidirectional", "Stacked", "from_torch", "to_torch", "Sequential", "load_model", "data",
            "UserError", "__version__"]

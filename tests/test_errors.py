@@ -45,7 +45,7 @@ def test_bad_input_raises_value_error(layer, call, match):
     (lambda: rnnkit.LSTM(4, merge_mode="max", bidirectional=True), "unknown merge_mode"),
     (lambda: rnnkit.LSTM(4, backend="cuda"), "unknown backend"),
     (lambda: rnnkit.LSTM(4, input_size=3, proj_size=4), "proj_size must be in"),
-    (lambda: rnnkit.SimpleRNN(4, input_size=3, activation="swish"), "unknown activation"),
+    (lambda: rnnkit.SimpleRNN(4, input_size=3, activation="swishy"), "unknown activation"),
     (lambda: rnnkit.GRU(4, input_size=3, recurrent_dropout=1.0), r"recurrent_dropout must be in \[0, 1\)"),
     (lambda: rnnkit.GRU(4, input_size=3, zoneout=-0.1), r"zoneout must be in \[0, 1\)"),
     (lambda: rnnkit.GRU(4, input_size=3, num_layers=2, dropout=1.5), r"dropout must be in \[0, 1\)"),

@@ -228,3 +228,97 @@ def test_under_bf16_autocast_the_state_keeps_the_input_dtype_and_native_kernels_
     assert all(s.dtype == torch.float32 for s in state + state2)
     if layer.backend in ("native", "scan"):   # compiled kernels compute in fp32 whatever the autocast
         torch.testing.assert_close(seq, layer(x)[0])
+
+
+def backends_for(cls):
+    found = ["reference", "torch"] if cls is not rnnkit.LayerNormLSTM else ["reference"]
+    return found + (["native"] if rnnkit.kernels.native_supports(rnnkit.cells.LSTMCell(1, 1)) else [])
+
+
+@pytest.mark.parametrize("backend", backends_for(rnnkit.LSTM))
+@pytest.mark.parametrize("num_layers", [1, 2])
+def test_dropout_is_keras_dropout_on_each_layers_inputs(backend, num_layers):
+    """dropout=p drops the first layer's inputs too (Keras), in training mode only, on every backend."""
+    torch.manual_seed(0)
+    layer = rnnkit.LSTM(6, input_size=4, num_layers=num_layers, dropout=0.5, return_sequences=True,
+                        backend=backend)
+    x = torch.randn(3, 5, 4)
+    torch.manual_seed(1)
+    a = layer(x)
+    torch.manual_seed(2)
+    b = layer(x)
+    assert not torch.allclose(a, b)   # the inputs are dropped afresh at every call
+    layer.eval()
+    torch.testing.assert_close(layer(x), layer(x))
+    if num_layers == 1:   # a one-layer layer in training mode == the layer on dropped inputs
+        layer.train()
+        torch.manual_seed(3)
+        a = layer(x)
+        torch.manual_seed(3)
+        dropped = torch.nn.functional.dropout(x, 0.5, True)
+        torch.testing.assert_close(a, layer.eval()(dropped))
+
+
+@pytest.mark.parametrize("make,match", [
+    (lambda: rnnkit.SimpleRNN(32, input_shap=(None, 1)), "unknown keyword argument 'input_shap'"),
+    (lambda: rnnkit.GRU(64, activaton="relu"), "unknown keyword argument 'activaton'"),
+    (lambda: rnnkit.LSTM(8, kernel_regularizer="l2"), "kernel_regularizer=: .*weight_decay"),
+    (lambda: rnnkit.LSTM(8, unit_forget_bias=False), "forget-gate bias at 1"),
+    (lambda: rnnkit.GRU(8, time_major=True), "batch_first=False"),
+    (lambda: rnnkit.SimpleRNN(8, recurrent_activation="sigmoid"), "recurrent_activation"),
+    (lambda: rnnkit.layers.Dense(8, kernel_initializer="he_normal"), "torch.nn.init"),
+    (lambda: rnnkit.layers.Dense(8, actvation="relu"), "unknown keyword argument 'actvation'"),
+])
+def test_unknown_keywords_fail_at_construction_naming_the_argument(make, match):
+    with pytest.raises(TypeError, match=match):
+        make()
+
+
+def test_keras_arguments_that_rnnkit_takes():
+    rnn = rnnkit.SimpleRNN(32, input_shape=(None, 1))
+    assert rnn.input_size == 1 and rnn(torch.randn(2, 4, 1)).shape == (2, 32)
+    assert rnnkit.LSTM(units=4, input_dim=3, unroll=True)(torch.randn(2, 5, 3)).shape == (2, 4)
+    gru = rnnkit.GRU(8, activation="relu", input_shape=(None, 3))
+    assert gru.backend == "reference"   # a non-standard activation runs on the reference loop
+    x = torch.randn(2, 5, 3)
+    cell = gru.cells()[0][0]
+    h = torch.zeros(2, 8)
+    for t in range(5):   # Keras's GRU with relu as the candidate's activation
+        xr, xz, xn = (x[:, t] @ cell.weight_ih.T + cell.bias_ih).chunk(3, 1)
+        hr, hz, hn = (h @ cell.weight_hh.T + cell.bias_hh).chunk(3, 1)
+        r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
+        h = (1 - z) * torch.relu(xn + r * hn) + z * h
+    torch.testing.assert_close(gru(x), h)
+    standard = rnnkit.LSTM(8, activation="tanh", recurrent_activation="sigmoid", input_size=3)
+    assert standard.backend == "torch"
+    custom = rnnkit.LSTM(8, recurrent_activation="hard_sigmoid", input_size=3)
+    assert custom.backend == "reference"
+    custom.load_state_dict(standard.state_dict())
+    assert not torch.allclose(custom(x), standard(x))
+
+
+def test_stateful_carries_the_state_between_calls_until_reset():
+    torch.manual_seed(0)
+    layer = rnnkit.GRU(5, input_size=2, stateful=True)
+    x = torch.randn(3, 8, 2)
+    whole = rnnkit.GRU(5, input_size=2)
+    whole.load_state_dict(layer.state_dict())
+    layer(x[:, :4])
+    torch.testing.assert_close(layer(x[:, 4:]), whole(x))   # the second call continues the first
+    layer.reset_states()
+    torch.testing.assert_close(layer(x[:, 4:]), whole(x[:, 4:]))
+    with pytest.raises(ValueError, match="batch size fixed"):
+        layer(x[:2])
+
+
+def test_a_lazy_layer_loads_a_state_dict_before_its_first_call():
+    torch.manual_seed(0)
+    built = rnnkit.LSTM(6, input_size=3, num_layers=2, bidirectional=True)
+    fresh = rnnkit.LSTM(6, num_layers=2, bidirectional=True)
+    fresh.load_state_dict(built.state_dict())
+    x = torch.randn(2, 4, 3)
+    torch.testing.assert_close(fresh(x), built(x))
+    dense = rnnkit.layers.Dense(2, input_size=6)
+    fresh_dense = rnnkit.layers.Dense(2)
+    fresh_dense.load_state_dict(dense.state_dict())
+    torch.testing.assert_close(fresh_dense(torch.ones(1, 6)), dense(torch.ones(1, 6)))

@@ -8,11 +8,16 @@ fused call, as torch.nn.LSTM does.
 """
 from __future__ import annotations
 
+import inspect
+
 import torch
+import torch.nn.functional as F
 
 from .. import kernels
 from ..cells import Cell, ElmanCell, GRUCell, JordanCell, LayerNormLSTMCell, LSTMCell, MinGRUCell, MinLSTMCell
+from ..cells.activated import ActivatedGRUCell, ActivatedLSTMCell
 from .base import SequenceLayer, right_padded_lengths
+from .keras_args import activation as keras_activation, input_size_from, reject_unknown
 from .recurrent import Recurrent
 from .wrappers import MERGE_MODES, Bidirectional, Stacked
 
@@ -20,49 +25,100 @@ from .wrappers import MERGE_MODES, Bidirectional, Stacked
 class RNN(SequenceLayer):
     """``num_layers`` cells of ``cell_type`` over a sequence; ``cell_options`` go to each cell.
 
-    dropout: between stacked layers. recurrent_dropout, zoneout: inside each
-    layer (see Recurrent). merge_mode: how the two directions of every
-    bidirectional layer are merged (None: the last layer returns a pair).
+    dropout: Keras's meaning, on every layer of the stack: each layer's inputs
+    are dropped (a fresh Bernoulli mask per element and step, training mode
+    only). For the first layer these are the layer's own inputs; for the
+    others it is the between-layer dropout of torch.nn.LSTM.
+    recurrent_dropout, zoneout: inside each layer (see Recurrent).
+    merge_mode: how the two directions of every bidirectional layer are merged (None: the last layer returns a pair).
     The state is a tuple of (num_layers * num_directions, B, S) tensors,
     ordered as torch.nn's h_n (and c_n).
     """
 
     cell_type: type[Cell] = ElmanCell
 
-    def __init__(self, hidden_size: int, *, input_size: int | None = None, num_layers: int = 1,
+    def __init__(self, units: int | None = None, *, input_size: int | None = None, num_layers: int = 1,
                  bidirectional: bool = False, merge_mode: str | None = "concat", dropout: float = 0.0,
                  recurrent_dropout: float = 0.0, zoneout: float = 0.0, go_backwards: bool = False,
-                 return_sequences: bool = False, return_state: bool = False, batch_first: bool = True,
-                 backend: str = "auto", **cell_options):
+                 return_sequences: bool = False, return_state: bool = False, stateful: bool = False,
+                 unroll: bool = False, batch_first: bool = True, backend: str = "auto", name: str | None = None,
+                 input_shape=None, input_dim: int | None = None, batch_input_shape=None,
+                 hidden_size: int | None = None, **cell_options):
         super().__init__(return_sequences, return_state, batch_first)
-        if not isinstance(hidden_size, int) or hidden_size < 1:
-            raise ValueError(f"hidden_size (the number of units) must be a positive integer, got {hidden_size!r}")
+        if units is not None and hidden_size is not None:
+            raise ValueError("give the number of units once (units or hidden_size)")
+        units = hidden_size if units is None else units
+        if not isinstance(units, int) or isinstance(units, bool) or units < 1:
+            raise ValueError(f"units (hidden_size) must be a positive integer, got {units!r}")
         if not isinstance(num_layers, int) or num_layers < 1:
             raise ValueError(f"num_layers must be a positive integer, got {num_layers!r}")
         if merge_mode not in MERGE_MODES:
             raise ValueError(f"unknown merge_mode {merge_mode!r}; expected one of {list(MERGE_MODES)}")
         if backend not in ("auto",) + kernels.BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; expected 'auto' or one of {kernels.BACKENDS}")
-        self.hidden_size, self.num_layers, self.bidirectional = hidden_size, num_layers, bidirectional
+        for what, rate in (("dropout", dropout), ("recurrent_dropout", recurrent_dropout), ("zoneout", zoneout)):
+            if not isinstance(rate, (int, float)) or not 0.0 <= rate < 1.0:
+                raise ValueError(f"{what} must be in [0, 1), got {rate!r}")
+        reject_unknown(type(self).__name__, cell_options, self.cell_option_names())
+        input_size = input_size_from(input_shape, input_dim, batch_input_shape, input_size)
+        self.hidden_size, self.num_layers, self.bidirectional = units, num_layers, bidirectional
         self.merge_mode, self.dropout, self.go_backwards = merge_mode, dropout, go_backwards
         self.recurrent_dropout, self.zoneout, self.requested_backend = recurrent_dropout, zoneout, backend
+        self.stateful, self.unroll, self.name = stateful, unroll, name   # unroll: no effect (docs/keras.md)
         self.cell_options = cell_options
+        self.input_shape = tuple(input_shape) if input_shape is not None else (
+            tuple(batch_input_shape)[1:] if batch_input_shape is not None else None)
+        self._config = {"units": units, "num_layers": num_layers, "bidirectional": bidirectional,
+                       "merge_mode": merge_mode, "dropout": dropout, "recurrent_dropout": recurrent_dropout,
+                       "zoneout": zoneout, "go_backwards": go_backwards, "return_sequences": return_sequences,
+                       "return_state": return_state, "stateful": stateful, "unroll": unroll,
+                       "batch_first": batch_first, "backend": backend, "name": name, "input_size": input_size,
+                       **cell_options}
+        self.carried = None   # the state a stateful layer carries to its next call
         self.stack: Stacked | None = None
         if input_size is not None:
             self.build(input_size)
 
+    def get_config(self) -> dict:
+        """The constructor's arguments (Keras's get_config): ``type(layer)(**config)`` rebuilds the layer."""
+        return dict(self._config)
+
+    @classmethod
+    def cell_option_names(cls) -> set[str]:
+        """The keywords the cell takes besides its sizes."""
+        return set(inspect.signature(cls.cell_type.__init__).parameters) - {"self", "input_size", "hidden_size"}
+
+    def make_cell(self, input_size: int) -> Cell:
+        return self.cell_type(input_size, self.hidden_size, **self.cell_options)
+
     def build(self, input_size: int) -> None:
         layers, size = [], input_size
         for i in range(self.num_layers):
-            layer = Recurrent(self.cell_type(size, self.hidden_size, **self.cell_options),
-                              go_backwards=self.go_backwards, recurrent_dropout=self.recurrent_dropout,
-                              zoneout=self.zoneout, backend=self.requested_backend)
+            layer = Recurrent(self.make_cell(size), go_backwards=self.go_backwards,
+                              recurrent_dropout=self.recurrent_dropout, zoneout=self.zoneout,
+                              backend=self.requested_backend)
             if self.bidirectional:
                 top = i == self.num_layers - 1
                 layer = Bidirectional(layer, self.merge_mode if top else self.merge_mode or "concat")
             layers.append(layer)
             size = layer.output_size
         self.stack = Stacked(layers, self.dropout).train(self.training)  # built lazily after .eval(): stay in eval
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        """A lazily sized layer loads a state_dict before its first call: its size comes from the weights."""
+        if self.stack is None:
+            first = prefix + "stack.layers.0."
+            keys = sorted(k for k in state_dict if k.startswith(first) and k.endswith("weight_ih"))
+            if keys:
+                self.build(state_dict[keys[0]].shape[1])
+                self.to(dtype=state_dict[keys[0]].dtype)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def reset_states(self, states=None) -> None:
+        """Forget the state a ``stateful`` layer carries (or set it: a tuple in the layout forward returns)."""
+        self.carried = None if states is None else tuple(s.detach() for s in states)
+
+    reset_state = reset_states   # Keras 3's name
 
     input_size = property(lambda self: None if self.stack is None else self.stack.input_size)
     output_size = property(lambda self: self.stack.output_size)
@@ -85,12 +141,28 @@ class RNN(SequenceLayer):
     def stream_cells(self) -> list:
         return self.stack.stream_cells()
 
-    def run(self, x, state=None, mask=None):
+    def run(self, x, state=None, mask=None, **options):
+        if self.stateful and state is None and self.carried is not None:
+            if self.carried[0].shape[1] != x.shape[0]:
+                raise ValueError(f"this stateful layer carries the state of {self.carried[0].shape[1]} sequences "
+                                 f"but got a batch of {x.shape[0]}: keep the batch size fixed (every batch full) "
+                                 "or call reset_states()")
+            state = self.carried
+        seq, last, state = self.run_layers(self.drop_inputs(x), state, mask, **options)
+        if self.stateful:
+            self.carried = tuple(s.detach() for s in state)
+        return seq, last, state
+
+    def run_layers(self, x, state=None, mask=None):
         if self.stack.selected_backend == "torch" and (self.merge_mode in ("concat", None) or self.num_layers == 1):
             lengths = None if mask is None else right_padded_lengths(mask)
             if mask is None or (lengths is not None and lengths.min() > 0):
                 return self.run_fused(x, state, lengths)
         return self.stack.run(x, state, mask)
+
+    def drop_inputs(self, x: torch.Tensor) -> torch.Tensor:
+        """Dropout on the first layer's inputs (the stack drops the inputs of the others)."""
+        return F.dropout(x, self.dropout, True) if self.training and self.dropout else x
 
     def run_fused(self, x, state, lengths):
         """The whole stack in one fused call (torch.nn.LSTM's path)."""
@@ -106,18 +178,51 @@ class RNN(SequenceLayer):
 
 
 class SimpleRNN(RNN):
-    """Elman RNN layers; ``activation`` "tanh" (default), "relu" or a callable."""
+    """Elman RNN layers; ``activation`` "tanh" (default), "relu" (both fast) or any Keras name or callable."""
     cell_type = ElmanCell
 
+    def make_cell(self, input_size: int) -> Cell:
+        options = dict(self.cell_options)
+        if "activation" in options:
+            options["activation"] = keras_activation(options["activation"])
+        return ElmanCell(input_size, self.hidden_size, **options)
 
-class LSTM(RNN):
-    """LSTM layers; options ``proj_size`` (as torch) and ``peephole``."""
-    cell_type = LSTMCell
+
+class GatedRNN(RNN):
+    """LSTM and GRU: Keras's ``activation`` (default "tanh") and ``recurrent_activation`` (default "sigmoid").
+
+    The standard pair runs on the fast paths; any other activation (a Keras name
+    or a callable) runs the same equations on the reference loop (``backend``
+    says "reference").
+    """
+    activated_type: type[Cell]
+
+    @classmethod
+    def cell_option_names(cls) -> set[str]:
+        return super().cell_option_names() | {"activation", "recurrent_activation"}
+
+    def make_cell(self, input_size: int) -> Cell:
+        options = dict(self.cell_options)
+        act = keras_activation(options.pop("activation", "tanh"))
+        rec = keras_activation(options.pop("recurrent_activation", "sigmoid"), "recurrent_activation")
+        if act is torch.tanh and rec is torch.sigmoid:
+            return self.cell_type(input_size, self.hidden_size, **options)
+        return self.activated_type(input_size, self.hidden_size, act, rec, **options)
 
 
-class GRU(RNN):
-    """GRU layers; ``reset_after=True`` (torch/cuDNN form) or False (Cho et al. 2014)."""
-    cell_type = GRUCell
+class LSTM(GatedRNN):
+    """LSTM layers; options ``proj_size`` (as torch) and ``peephole``.
+
+    With ``return_state=True`` it returns ``(output, (h, c))``, h and c of shape
+    (num_layers * num_directions, B, units) as torch.nn.LSTM; Keras's
+    ``output, h, c`` is rnnkit.keras.layers.LSTM's convention (docs/keras.md).
+    """
+    cell_type, activated_type = LSTMCell, ActivatedLSTMCell
+
+
+class GRU(GatedRNN):
+    """GRU layers; ``reset_after=True`` (torch/cuDNN form, Keras's default) or False (Cho et al. 2014)."""
+    cell_type, activated_type = GRUCell, ActivatedGRUCell
 
 
 class LayerNormLSTM(RNN):
@@ -144,9 +249,9 @@ class JordanRNN(RNN):
     """
     cell_type = JordanCell
 
-    def run(self, x, state=None, mask=None, targets=None):
+    def run_layers(self, x, state=None, mask=None, targets=None):
         if targets is None or not self.training:
-            return super().run(x, state, mask)
+            return super().run_layers(x, state, mask)
         if self.num_layers != 1 or self.bidirectional or self.go_backwards:
             raise ValueError("teacher forcing needs one forward layer (num_layers=1, not bidirectional)")
         expected = (*x.shape[:2], self.state_sizes[0])

@@ -1,0 +1,179 @@
+"""A Keras model ported to rnnkit against the same model on Keras 3 (JAX and torch backends), side by side.
+
+    python benchmarks/keras_speed.py --keras-python /tmp/kerasenv/bin/python [--quick]
+
+Models (the course notes' and Chollet's): "imdb-lstm" Embedding(10000, 32) + LSTM(32) + Dense(1, sigmoid),
+rmsprop, binary_crossentropy, metrics=["acc"], batch 128, sequences of 500 ids; "temperature-gru"
+GRU(32) + Dense(1) on (240, 14) float windows, rmsprop, mae, batch 128. Same generated data, same
+batches and epochs in every framework; the figure is the median time of the epochs after the first
+(the first carries compilation and warm-up), and its ratio to rnnkit's. Keras runs in its own
+interpreter (keras and jax are installed only in that environment); every framework gets the same
+number of threads and is pinned to as many cores (taskset). Writes benchmarks/results/keras-speed.json and .txt.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+MODELS = {
+    "imdb-lstm": dict(samples=2560, T=500, vocab=10000, batch=128),
+    "temperature-gru": dict(samples=2560, T=240, features=14, batch=128),
+}
+
+
+def data(name: str, quick: bool):
+    m = dict(MODELS[name])
+    if quick:
+        m["samples"], m["T"] = 512, m["T"] // 5
+    rng = np.random.default_rng(0)
+    if name == "imdb-lstm":
+        x = rng.integers(1, m["vocab"], size=(m["samples"], m["T"])).astype("int32")
+        y = rng.integers(0, 2, size=(m["samples"], 1)).astype("float32")
+    else:
+        x = rng.normal(size=(m["samples"], m["T"], m["features"])).astype("float32")
+        y = rng.normal(size=(m["samples"], 1)).astype("float32")
+    return m, x, y
+
+
+def build(name: str, L, Sequential, m):
+    """The same Keras program for both: L is keras.layers or rnnkit.keras.layers."""
+    model = Sequential()
+    if name == "imdb-lstm":
+        model.add(L.Embedding(m["vocab"], 32))
+        model.add(L.LSTM(32))
+        model.add(L.Dense(1, activation="sigmoid"))
+        model.compile(optimizer="rmsprop", loss="binary_crossentropy", metrics=["acc"])
+    else:
+        model.add(L.GRU(32, input_shape=(None, m["features"])))
+        model.add(L.Dense(1))
+        model.compile(optimizer="rmsprop", loss="mae")
+    return model
+
+
+def run(framework: str, name: str, epochs: int, quick: bool, threads: int) -> dict:
+    """Train one model for ``epochs`` epochs in this process; the epoch times."""
+    m, x, y = data(name, quick)
+    ends = []
+    if framework == "rnnkit":
+        import torch
+        torch.set_num_threads(threads)
+        torch.manual_seed(0)
+        from rnnkit.keras import callbacks, layers
+        from rnnkit.keras.models import Sequential
+        base = callbacks.Callback
+    else:
+        import keras
+        if keras.backend.backend() == "torch":
+            import torch
+            torch.set_num_threads(threads)
+        keras.utils.set_random_seed(0)
+        from keras import callbacks, layers
+        from keras.models import Sequential
+        base = callbacks.Callback
+
+    class Clock(base):
+        def on_train_begin(self, logs=None):
+            ends.append(time.perf_counter())
+
+        def on_epoch_end(self, epoch, logs=None):
+            ends.append(time.perf_counter())
+
+    model = build(name, layers, Sequential, m)
+    history = model.fit(x, y, batch_size=m["batch"], epochs=epochs, shuffle=True, verbose=0, callbacks=[Clock()])
+    times = [b - a for a, b in zip(ends, ends[1:])]
+    backends = [getattr(layer, "backend", None) for layer in model] if framework == "rnnkit" else None
+    return {"framework": framework, "rnnkit_backends": backends, "model": name, "epoch_s": times, "steady_epoch_s": statistics.median(times[1:]),
+            "final_loss": float(history.history["loss"][-1]), **{k: v for k, v in m.items()}}
+
+
+def worker(python: str, framework: str, name: str, epochs: int, quick: bool, threads: int) -> dict:
+    """Run one framework in its own process, pinned to ``threads`` cores (taskset) with as many threads."""
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    if framework != "rnnkit":
+        env.update(KERAS_BACKEND=framework.split("-")[1], PYTHONPATH="")
+        if threads == 1:
+            env["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+    cmd = ["taskset", "-c", f"0-{threads - 1}", python, __file__, "--worker", name, "--framework", framework,
+           "--epochs", str(epochs), "--threads", str(threads)] + (["--quick"] if quick else [])
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"{framework} failed:\n{done.stderr[-3000:]}")
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    out["framework"] = framework
+    if framework != "rnnkit":
+        versions = subprocess.run([python, "-c", "import keras, jax, torch; print('keras', keras.__version__, "
+                                   "'jax', jax.__version__, 'torch', torch.__version__)"], env=env,
+                                  capture_output=True, text=True)
+        out["versions"] = versions.stdout.strip()
+    return out
+
+
+def uptime() -> str:
+    try:
+        return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    except OSError:
+        return "unknown"
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--keras-python", default="/tmp/kerasenv/bin/python", help="interpreter with keras and jax")
+    p.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    p.add_argument("--epochs", type=int, default=4, help="epochs per run (the first is warm-up)")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--quick", action="store_true", help="shorter sequences and fewer samples (a smoke run)")
+    p.add_argument("--out", default="benchmarks/results/keras-speed", help="result path without extension")
+    p.add_argument("--worker", help=argparse.SUPPRESS)
+    p.add_argument("--framework", help=argparse.SUPPRESS)
+    a = p.parse_args(argv)
+    if a.epochs < 2:
+        p.error("--epochs must be at least 2 (the first epoch is warm-up)")
+    if a.worker:
+        print(json.dumps(run(a.framework, a.worker, a.epochs, a.quick, a.threads)))
+        return 0
+    if not Path(a.keras_python).exists():
+        p.error(f"{a.keras_python} does not exist: create it with python -m venv --system-site-packages "
+                "/tmp/kerasenv && /tmp/kerasenv/bin/pip install keras jax jaxlib torch==<this torch>")
+    import rnnkit
+    started, load_before = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), uptime()
+    rows = []
+    for name in a.models:
+        ours = worker(sys.executable, "rnnkit", name, a.epochs, a.quick, a.threads)
+        rows.append(ours)
+        for backend in ("jax", "torch"):
+            theirs = worker(a.keras_python, f"keras-{backend}", name, a.epochs, a.quick, a.threads)
+            theirs["rnnkit_speedup"] = theirs["steady_epoch_s"] / ours["steady_epoch_s"]
+            rows.append(theirs)
+            print(f"{name}: rnnkit {ours['steady_epoch_s']:.2f} s/epoch, keras-{backend} "
+                  f"{theirs['steady_epoch_s']:.2f} s/epoch -> rnnkit {theirs['rnnkit_speedup']:.2f}x", flush=True)
+    result = {"started": started, "finished": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+              "uptime_before": load_before, "uptime_after": uptime(), "machine": platform.processor() or platform.machine(),
+              "cpus": os.cpu_count(), "threads": a.threads, "epochs": a.epochs, "quick": a.quick,
+              "rnnkit": rnnkit.__version__, "note": "shared machine: other engineers' niced processes were running",
+              "rows": rows}
+    out = Path(a.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(result, indent=1))
+    lines = [f"Keras model ported to rnnkit vs Keras 3 (same data, batches, epochs; median epoch after the first)",
+             f"{started} .. {result['finished']}; {a.threads} threads on {result['cpus']} CPUs; shared machine "
+             "(other engineers' processes ran niced)", f"load before: {load_before}", f"load after:  {result['uptime_after']}",
+             "", f"{'model':18} {'framework':14} {'s/epoch':>9} {'rnnkit speed-up':>16}"]
+    for r in rows:
+        speed = f"{r['rnnkit_speedup']:.2f}x" if "rnnkit_speedup" in r else "1.00x"
+        lines.append(f"{r['model']:18} {r['framework']:14} {r['steady_epoch_s']:9.3f} {speed:>16}")
+    out.with_suffix(".txt").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
