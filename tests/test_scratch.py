@@ -69,8 +69,8 @@ def test_hand_gradients_equal_centred_finite_differences(cell, first):
     p, x, y, state = problem(cell)
     _, grads, _ = scratch.bptt(p, cell, x, y, state, first=first)
     eps = 1e-6
-    for name in list(p) + ["state"]:
-        arrays = list(state) if name == "state" else [p[name]]
+    for name in list(p) + ["state", "x"]:
+        arrays = list(state) if name == "state" else [x] if name == "x" else [p[name]]
         for a, g in zip(arrays, grads["state"] if name == "state" else [grads[name]]):
             numeric = np.zeros_like(a)
             for idx in np.ndindex(a.shape):
@@ -90,7 +90,7 @@ def torch_problem(cell, seed=0):
     g = torch.Generator().manual_seed(seed)
     head_w = torch.randn(O, H, generator=g, dtype=torch.float64, requires_grad=True)
     head_b = torch.randn(O, generator=g, dtype=torch.float64, requires_grad=True)
-    x = torch.randn(B, T, I, generator=g, dtype=torch.float64)
+    x = torch.randn(B, T, I, generator=g, dtype=torch.float64, requires_grad=True)
     y = torch.randint(0, O, (B, T), generator=g)
     state = tuple((0.5 * torch.randn(B, H, generator=g, dtype=torch.float64)).requires_grad_()
                   for _ in module.state_sizes)
@@ -113,12 +113,13 @@ def test_forward_equals_rnnkit_reference_and_gradients_equal_torch_autograd(cell
 
     p = as_numpy(module, head_w, head_b)
     np_state = tuple(s.detach().numpy() for s in state)
-    hs, np_last, _ = scratch.forward(p, cell, x.numpy(), np_state)
+    hs, np_last, _ = scratch.forward(p, cell, x.detach().numpy(), np_state)
     np.testing.assert_allclose(hs, seq.detach().numpy(), rtol=1e-12, atol=1e-12)
     for a, b in zip(np_last, last):
         np.testing.assert_allclose(a, b.detach().numpy(), rtol=1e-12, atol=1e-12)
 
-    np_loss, grads, _ = scratch.bptt(p, cell, x.numpy(), y.numpy(), np_state)
+    np_loss, grads, _ = scratch.bptt(p, cell, x.detach().numpy(), y.numpy(), np_state)
+    np.testing.assert_allclose(grads["x"], x.grad.numpy(), rtol=1e-10, atol=1e-12)
     assert np_loss == pytest.approx(float(loss.detach()), rel=1e-12)
     for name, param in module.named_parameters():
         np.testing.assert_allclose(grads[name], param.grad.numpy(), rtol=1e-10, atol=1e-12, err_msg=name)
@@ -163,14 +164,14 @@ def test_a_truncated_window_equals_torch_autograd_from_the_detached_state(cell):
     """TBPTT(k1=2, k2=4) on 6 steps: the last chunk's gradient is torch's through steps 2..5
     from the detached state at step 2, with the loss on steps 4..5."""
     module, head_w, head_b, x, y, state = torch_problem(cell, seed=3)
-    x, y = torch.cat([x, x[:, :1]], 1), torch.cat([y, y[:, :1]], 1)   # T = 6
+    x, y = torch.cat([x, x[:, :1]], 1).detach(), torch.cat([y, y[:, :1]], 1)   # T = 6
     with torch.no_grad():
         _, _, start = recur(module, x[:, :2], state)
     seq, _, _ = recur(module, x[:, 2:], tuple(s.clone() for s in start))
     logits = seq[:, 2:] @ head_w.T + head_b
     (F.cross_entropy(logits.flatten(0, 1), y[:, 4:].flatten(), reduction="sum") / B).backward()
     p = as_numpy(module, head_w, head_b)
-    chunks, _ = scratch.tbptt(p, cell, x.numpy(), y.numpy(), k1=2, k2=4,
+    chunks, _ = scratch.tbptt(p, cell, x.detach().numpy(), y.numpy(), k1=2, k2=4,
                               state=tuple(s.detach().numpy() for s in state))
     assert len(chunks) == 3
     for name, param in module.named_parameters():

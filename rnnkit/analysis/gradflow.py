@@ -101,7 +101,8 @@ def checkpoint_flow(path: str, steps: int, seed: int = 0) -> CellFlow:
     """The first recurrent layer of a trained model (a checkpoint written by ``rnnkit train``).
 
     Inputs: rows of the model's embedding for random tokens if it has one, random one-hot
-    vectors for a one-hot character model, else uniform values in [0, 1) (as the adding problem's)."""
+    vectors for a one-hot model (charlm without embedding, copy), else uniform values in [0, 1)
+    (as the adding problem's)."""
     from ..train import load_checkpoint
     ck = load_checkpoint(path)
     model = ck.config.get("model", {})
@@ -123,7 +124,7 @@ def checkpoint_flow(path: str, steps: int, seed: int = 0) -> CellFlow:
     embed = ck.weights.get("embed.weight")
     if embed is not None:
         x = embed[torch.randint(0, embed.shape[0], (steps,), generator=g)]
-    elif "vocab" in ck.config or model.get("embedding_dim") == 0:
+    elif "vocab" in ck.config or model.get("embedding_dim") == 0 or "input_symbols" in model:   # one-hot inputs
         x = torch.eye(I)[torch.randint(0, I, (steps,), generator=g)]
     else:
         x = torch.rand(steps, I, generator=g)

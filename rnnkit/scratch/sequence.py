@@ -89,11 +89,12 @@ def backward(p: dict, cell: str, caches, dhs, d_last=None):
 def bptt(p: dict, cell: str, x, targets, state=None, first: int = 0):
     """Full BPTT over x (B, T, I) with the loss counted on steps ``first``..T-1.
 
-    Returns (loss, grads, final state); grads holds every key of p plus "state" (dL/d initial state)."""
+    Returns (loss, grads, final state); grads holds every key of p, "state" (dL/d initial state)
+    and "x" (dL/dx, (B, T, I))."""
     hs, last, caches = forward(p, cell, x, state)
     loss, dhs, grads = output_backward(p, hs, targets, first)
-    g, d_state, _ = backward(p, cell, caches, dhs)
-    return loss, {**g, **grads, "state": d_state}, last
+    g, d_state, dx = backward(p, cell, caches, dhs)
+    return loss, {**g, **grads, "state": d_state, "x": dx}, last
 
 
 def tbptt(p: dict, cell: str, x, targets, k1: int, k2: int, state=None, update=None):
