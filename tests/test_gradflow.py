@@ -105,7 +105,7 @@ def test_gradflow_reads_a_trained_checkpoint(tmp_path, capsys):
     assert main(["gradflow", "--checkpoint", str(run / "last.safetensors"), "--steps", "15",
                  "--out", str(tmp_path / "gf")]) == 0
     data = json.loads((tmp_path / "gf" / "gradflow.json").read_text())
-    assert [d["cell"] for d in data] == ["gru (last.safetensors)", "gru (random)"]
+    assert [d["cell"] for d in data] == ["gru (run/last.safetensors)", "gru (random)"]
     assert data[0]["source"].endswith("last.safetensors") and len(data[0]["norms"]) == 16
 
 

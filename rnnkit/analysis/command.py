@@ -56,7 +56,7 @@ def run(args) -> int:
     flows = []
     for ck in args.checkpoint:
         trained = checkpoint_flow(ck, args.steps, args.seed)
-        trained.cell = f"{trained.cell} ({Path(ck).name})"
+        trained.cell = f"{trained.cell} ({Path(ck).parent.name}/{Path(ck).name})"
         flows.append(trained)
         if trained.cell.split()[0] not in names:
             names.append(trained.cell.split()[0])
