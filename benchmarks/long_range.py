@@ -13,9 +13,10 @@ fresh test sequences (a seed neither training nor validation used):
   criterion); always answering 1.0 scores ≈ 7.8 %.
 * copy:   success = every copied symbol right; guessing scores (1/symbols)^length.
 
-Results merge into benchmarks/results/long-range.json (one entry per run, the
-newest kept), then long-range.md and long-range.png (success rate against T)
-are written from it. One seed per point: a budget choice, stated in the table.
+Results merge into benchmarks/results/long-range.json (one entry per task, cell,
+T and budget, the newest kept), then long-range.md (a table per task and budget)
+and long-range.png (success rate against T, the largest budget of each task) are
+written from it. One seed per point: a budget choice, stated in the table.
 """
 from __future__ import annotations
 
@@ -101,37 +102,38 @@ def save(path: Path, data: dict) -> None:
 
 
 def report(data: dict, out: Path) -> str:
-    runs = {(r["task"], r["cell"], r["T"]): r for r in data["runs"]}
+    budgets = sorted({(r["task"], r["updates"]) for r in data["runs"]}, key=lambda b: (b[0], -b[1]))
     lines = ["# Long-range memory: success rate against T", "",
              "Written by `benchmarks/long_range.py` from `long-range.json`. Each cell trains through the task "
              "(`rnnkit train adding` / `copy`) for the same number of updates, one seed per point, then is "
-             f"scored on {TEST_SIZE} fresh test sequences. Settings: {json.dumps(SETTINGS)}.", ""]
-    for task in ("adding", "copy"):
-        Ts = sorted({T for (t, _, T) in runs if t == task})
-        if not Ts:
-            continue
+             f"scored on {TEST_SIZE} fresh test sequences. Settings: {json.dumps(SETTINGS)}. "
+             "A dash marks a point not run (the session's time and the shared measurement lock ran out).", ""]
+    for task, updates in budgets:
+        runs = {(r["task"], r["cell"], r["T"]): r for r in data["runs"] if (r["task"], r["updates"]) == (task, updates)}
+        Ts = sorted({T for (_, _, T) in runs})
         what = ("success = |error| < 0.04; answering 1.0 scores 7.8 %; test MSE in brackets (baseline 0.167)"
                 if task == "adding" else "success = every copied symbol right; per-symbol accuracy in brackets "
                 "(guessing: 12.5 %)")
-        lines += [f"## {task} ({what})", "", "| cell | " + " | ".join(f"T={T}" for T in Ts) + " | updates |",
-                  "|---|" + "---:|" * (len(Ts) + 1)]
+        lines += [f"## {task}, {updates} updates per run ({what})", "",
+                  "| cell | " + " | ".join(f"T={T}" for T in Ts) + " |", "|---|" + "---:|" * len(Ts)]
         for cell in CELLS:
             cells = [runs.get((task, cell, T)) for T in Ts]
             if not any(cells):
                 continue
             detail = lambda r: (f"{r['test_mse']:.3f}" if task == "adding" else f"{r['symbol_accuracy']:.0%}")  # noqa: E731
             lines.append(f"| {cell} | " + " | ".join("–" if r is None else f"{r['success']:.1%} ({detail(r)})"
-                                                      for r in cells)
-                         + f" | {next(r for r in cells if r)['updates']} |")
+                                                      for r in cells) + " |")
         lines.append("")
     lines += ["## Runs (machine shared with other engineers' niced processes; training not niced, one thread)", ""]
     lines += [f"- {s['task']}: {s['before']['date']} ({s['before']['uptime']}) to {s['after']['date']} "
-              f"({s['after']['uptime']})" for s in data["sessions"]]
-    lines += ["", "Wall time per run (s): " + ", ".join(f"{r['task']}/{r['cell']}/T={r['T']}: {r['wall_s']:.0f}"
-                                                      for r in data["runs"])]
+              f"({s['after']['uptime']})" + (f"; {s['note']}" if s.get("note") else "") for s in data["sessions"]]
+    lines += ["", "Wall time per run (s): " + ", ".join(f"{r['task']}/{r['cell']}/T={r['T']}/{r['updates']}: "
+                                                      f"{r['wall_s']:.0f}" for r in data["runs"])]
     text = "\n".join(lines) + "\n"
     (out / "long-range.md").write_text(text)
-    plot(runs, out / "long-range.png")
+    largest = {task: max(u for t, u in budgets if t == task) for task, _ in budgets}
+    plot({(r["task"], r["cell"], r["T"]): r for r in data["runs"] if r["updates"] == largest[r["task"]]},
+         out / "long-range.png")
     return text
 
 
@@ -151,7 +153,8 @@ def plot(runs: dict, path: Path) -> None:
             if pts:
                 ax.plot(*zip(*pts), marker="o", label=cell)
         ax.set(xscale="log", xlabel="T (sequence length / delay)", ylabel="success rate on test sequences",
-               title=f"{task}", ylim=(-0.03, 1.03))
+               title=f"{task} ({next(r['updates'] for k, r in runs.items() if k[0] == task)} updates)",
+               ylim=(-0.03, 1.03))
         ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -182,7 +185,8 @@ def main(argv=None) -> int:
                 row = {"task": args.task, "cell": cell, "T": T, "updates": args.updates, "wall_s": round(wall, 1),
                        **{k: round(v, 4) for k, v in score(args.task, model, T).items()}}
                 print(json.dumps(row), flush=True)
-                data["runs"] = [r for r in data["runs"] if (r["task"], r["cell"], r["T"]) != (args.task, cell, T)]
+                key = (args.task, cell, T, args.updates)
+                data["runs"] = [r for r in data["runs"] if (r["task"], r["cell"], r["T"], r["updates"]) != key]
                 data["runs"].append(row)
                 save(path, data)
         session["after"] = machine()
