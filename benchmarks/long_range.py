@@ -152,6 +152,8 @@ def plot(runs: dict, path: Path) -> None:
             pts = sorted((T, r["success"]) for (t, c, T), r in runs.items() if t == task and c == cell)
             if pts:
                 ax.plot(*zip(*pts), marker="o", label=cell)
+        if task == "adding":   # always answering 1.0: P(|u1 + u2 - 1| < 0.04) = 0.0784
+            ax.axhline(0.0784, color="grey", lw=0.8, ls="--", label="answer 1.0")
         ax.set(xscale="log", xlabel="T (sequence length / delay)", ylabel="success rate on test sequences",
                title=f"{task} ({next(r['updates'] for k, r in runs.items() if k[0] == task)} updates)",
                ylim=(-0.03, 1.03))
