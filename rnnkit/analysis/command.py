@@ -71,7 +71,7 @@ def run(args) -> int:
     data = [{**f.summary(), "norms": [r(n) for n in f.norms], "top_singular_values": [r(s[0]) for s in f.singular],
              "singular_values": [[r(v) for v in s] for s in f.singular]} for f in flows]
     written = []
-    for name, text in (("gradflow.md", md), ("gradflow.json", json.dumps(data, indent=1))):
+    for name, text in (("gradflow.md", md), ("gradflow.json", json.dumps(data))):
         replaced = (out / name).exists()
         atomic_write(out / name, text.encode())
         written.append(f"{out / name}" + (" (replaced)" if replaced else ""))
