@@ -5,6 +5,7 @@
     rnnkit evaluate --checkpoint PATH --text FILE [FILE ...]
     rnnkit info
     rnnkit bench [...]
+    rnnkit gradflow [--cell CELL ...] [--steps T] [--checkpoint CK ...] [--out DIR]
 
 A user error (unknown task or option, bad value, missing or malformed file,
 an output location that cannot be written) prints one line ``rnnkit: error: ...``
@@ -28,7 +29,7 @@ def task_list() -> str:
 def top_parser() -> Parser:
     parser = Parser(prog="rnnkit", description="Recurrent neural networks on PyTorch", epilog=task_list(),
                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,generate,evaluate,info,bench}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,generate,evaluate,info,bench,gradflow}")
     sub.add_parser("train", help="train a task: rnnkit train TASK [--config FILE.toml] [--option value ...]",
                    add_help=False)
     gen = sub.add_parser("generate", help="sample text from a charlm checkpoint, printed as it is produced")
@@ -50,6 +51,8 @@ def top_parser() -> Parser:
         pass   # reported when run
     else:
         add_arguments(bench)
+    from .analysis import command as gradflow   # rnnkit gradflow: analysis/command.py
+    gradflow.add_arguments(sub.add_parser("gradflow", help="gradient norms through time and step Jacobians, per cell"))
     return parser
 
 
@@ -121,6 +124,9 @@ def main(argv: list[str] | None = None) -> int:
             return generate(args)
         elif args.command == "evaluate":
             return evaluate(args)
+        elif args.command == "gradflow":
+            from .analysis.command import run as gradflow
+            return gradflow(args)
         return 0
     except UserError as e:
         print(f"rnnkit: error: {e}", file=sys.stderr)

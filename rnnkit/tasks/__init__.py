@@ -19,6 +19,7 @@ from ..errors import UserError
 
 TASKS = {
     "adding": ("rnnkit.tasks.adding", "the adding problem (Hochreiter & Schmidhuber 1997): sum two marked numbers"),
+    "copy": ("rnnkit.tasks.copy", "the copy/memory task (Arjovsky et al. 2016): recall symbols after a delay of T steps"),
     "charlm": ("rnnkit.tasks.charlm", "character-level language model: learn a text, then sample from it"),
 }
 

@@ -71,6 +71,8 @@ class TrainConfig:
     verbose: int = 1                 # 0 silent, 1 progress bar and a line per evaluation, 2 lines only
     out_dir: str | None = None       # checkpoints (last, best) and history files
     checkpoint_every: int | None = None  # also save "last" every N updates
+    # gradient diagnostics (train/gradlog.py): per-layer gradient norms and the clipped fraction in the history
+    log_grad_norms: bool = False
 
     def __post_init__(self):
         if self.tbptt is not None:

@@ -37,6 +37,7 @@ from ..errors import UserError
 from .callbacks import EarlyStopping, improved, mode_for
 from .checkpoint import check_writable, load_checkpoint, restore_model, save_checkpoint
 from .config import StepOutput, TrainConfig
+from .gradlog import GradLog
 from .history import History, Mean
 from .optim import clip_gradients, make_optimizer, make_scheduler
 from .progress import Progress, fmt
@@ -113,6 +114,9 @@ class Trainer:
         self.elapsed, self.best, self.stop_reason, self.epoch_rng = 0.0, None, None, None
         self.carry = Carry(*(c.tbptt or (None, None)))
         self.batch_rows = None   # rows of the last training batch: the streams a stateful run carries
+        self.gradlog = GradLog() if c.log_grad_norms else None   # gradient diagnostics, train/gradlog.py
+        if self.gradlog is not None:
+            self.callbacks.append(self.gradlog)
 
     # ---- the loop ---------------------------------------------------------------------------------
     def fit(self, train_data: Iterable, val_data: Iterable | None = None, resume: str | None = None) -> History:
@@ -244,6 +248,8 @@ class Trainer:
                 out = self.chunk_loss(chunk)
             self.optimizer.zero_grad(set_to_none=True)
             out.loss.backward()
+            if self.gradlog is not None:
+                self.gradlog.measure(self.model, c.clip_norm, c.clip_value)
             clip_gradients(self.model.parameters(), c.clip_norm, c.clip_value)
             self.optimizer.step()
             self.carry.push(chunk, out.state)
