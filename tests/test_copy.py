@@ -23,8 +23,8 @@ def test_baseline_is_blanks_then_a_uniform_guess():
 
 
 @pytest.mark.parametrize("argv,expected", [
-    (["--delay", "0"], "delay must be a positive integer"),
-    (["--symbols", "1"], "symbols must be at least 2"),
+    (["--delay", "0"], "delay must be an integer in [1, 2**20]"),
+    (["--symbols", "1"], "symbols must be an integer in [2, 2**16]"),
     (["--cell", "tpu"], "invalid choice"),
 ])
 def test_bad_options_are_one_line(capsys, argv, expected):

@@ -20,45 +20,43 @@ from ..errors import UserError
 from ..models.copier import CELLS, Copier, CopierConfig
 from ..train import StepOutput, TensorBatches, Trainer, TrainConfig, load_checkpoint, seed_everything
 from ..train.optim import OPTIMIZERS, SCHEDULES
-from .options import option, resume_path
+from .options import check_memory, check_out_dir, option, resume_options, validate
 
 
 @dataclass
 class Options:
-    delay: int = option(100, "T: steps between the last symbol and the delimiter, plus one", "data")
-    length: int = option(10, "symbols to remember and copy", "data")
-    symbols: int = option(8, "size of the alphabet (blank and delimiter not counted)", "data")
-    train_size: int = option(10000, "training sequences (generated)", "data")
-    val_size: int = option(1000, "validation sequences (generated)", "data")
+    delay: int = option(100, "T: steps between the last symbol and the delimiter, plus one", "data",
+                        bounds="[1, 2**20]")
+    length: int = option(10, "symbols to remember and copy", "data", bounds="[1, 2**16]")
+    symbols: int = option(8, "size of the alphabet (blank and delimiter not counted)", "data", bounds="[2, 2**16]")
+    train_size: int = option(10000, "training sequences (generated)", "data", bounds="[1, 2**24]")
+    val_size: int = option(1000, "validation sequences (generated)", "data", bounds="[1, 2**24]")
     cell: str = option("lstm", "recurrent cell", "model", choices=tuple(sorted(CELLS)))
-    hidden_size: int = option(64, "units per layer", "model")
-    num_layers: int = option(1, "stacked layers", "model")
-    epochs: int = option(10, "passes over the training data", "training")
-    minutes: float | None = option(None, "wall-clock budget; stop, evaluate and save when it is spent", "training")
-    batch_size: int = option(50, "sequences per batch", "training")
+    hidden_size: int = option(64, "units per layer", "model", bounds="[1, 2**16]")
+    num_layers: int = option(1, "stacked layers", "model", bounds="[1, 64]")
+    epochs: int = option(10, "passes over the training data", "training", bounds="[1, 2**31]", per_run=True)
+    minutes: float | None = option(None, "wall-clock budget; stop, evaluate and save when it is spent", "training",
+                                   bounds="(0, 1e7]", per_run=True)
+    batch_size: int = option(50, "sequences per batch", "training", bounds="[1, 2**20]")
     optimizer: str = option("adam", "optimizer", "training", choices=tuple(sorted(OPTIMIZERS)))
-    lr: float = option(0.001, "learning rate", "training")
+    lr: float = option(0.001, "learning rate", "training", bounds="(0, inf)")
     schedule: str = option("none", "learning-rate schedule", "training", choices=SCHEDULES)
-    clip_norm: float = option(1.0, "clip the global gradient norm to this (0: off)", "training")
-    max_steps: int | None = option(None, "stop after this many updates", "training")
-    seed: int = option(0, "random seed for data, weights and order", "training")
+    clip_norm: float = option(1.0, "clip the global gradient norm to this (0: off)", "training", bounds="[0, inf)")
+    max_steps: int | None = option(None, "stop after this many updates", "training", bounds="[1, 2**62]",
+                                   per_run=True)
+    seed: int = option(0, "random seed for data, weights and order", "training", bounds="[0, 2**63)")
     log_grad_norms: bool = option(False, "add per-layer gradient norms and the clipped fraction to the history",
-                                  "output")
-    out: str = option("runs/copy", "directory for checkpoints and history", "output")
-    resume: bool = option(False, "continue from OUT/last.safetensors", "output")
-    quiet: bool = option(False, "no progress bar, only the final result", "output")
+                                  "output", per_run=True)
+    out: str = option("runs/copy", "directory for checkpoints and history", "output", per_run=True)
+    resume: bool = option(False, "continue from OUT/last.safetensors (with the run's own options)", "output",
+                          per_run=True)
+    overwrite: bool = option(False, "replace the checkpoints of a previous run in OUT", "output", per_run=True)
+    quiet: bool = option(False, "no progress bar, only the final result", "output", per_run=True)
 
     def __post_init__(self):
-        for name in ("delay", "length", "train_size", "val_size", "hidden_size", "num_layers", "epochs",
-                     "batch_size"):
-            if getattr(self, name) < 1:
-                raise UserError(f"option {name} must be a positive integer, got {getattr(self, name)}")
-        if self.symbols < 2:
-            raise UserError(f"option symbols must be at least 2, got {self.symbols}")
-        if self.lr <= 0 or self.clip_norm < 0 or (self.minutes is not None and self.minutes <= 0):
-            raise UserError("options lr and minutes must be positive and clip_norm not negative")
-        if self.max_steps is not None and self.max_steps < 1:
-            raise UserError(f"option max_steps must be a positive integer, got {self.max_steps}")
+        validate(self)
+        if self.resume and self.overwrite:
+            raise UserError("options resume and overwrite contradict each other; pass one")
 
 
 def copy_data(n: int, delay: int, length: int = 10, symbols: int = 8, seed: int = 0):
@@ -95,13 +93,19 @@ def model_from(config: dict) -> Copier:
 
 
 def run(o: Options) -> int:
-    seed_everything(o.seed)
-    out = Path(o.out)
-    resume = resume_path(o.out, o.resume)
+    resume = check_out_dir(o.out, o.resume, o.overwrite)   # before any work
     config = CopierConfig(input_symbols=o.symbols + 2, output_symbols=o.symbols + 1, cell=o.cell,
                           hidden_size=o.hidden_size, num_layers=o.num_layers)
-    if resume is not None:   # the model is rebuilt from the checkpoint's own config
-        config = CopierConfig(**load_checkpoint(resume).config["model"])
+    if resume is not None:   # the run's own options; the model is rebuilt from the checkpoint's config
+        ck = load_checkpoint(resume)
+        o = resume_options(o, ck.config.get("options"), str(resume))
+        config = CopierConfig(input_symbols=o.symbols + 2, output_symbols=o.symbols + 1, cell=o.cell,
+                              hidden_size=o.hidden_size, num_layers=o.num_layers)
+    seed_everything(o.seed)
+    out = Path(o.out)
+    steps = o.delay + 2 * o.length
+    check_memory(lambda: Copier(config), o.batch_size * steps * config.num_layers * config.hidden_size * 8,
+                 "lower --hidden-size, --num-layers, --batch-size, --delay or --length")
     model = Copier(config)
     train = TensorBatches(*copy_data(o.train_size, o.delay, o.length, o.symbols, o.seed), batch_size=o.batch_size,
                           shuffle=True)
@@ -110,7 +114,8 @@ def run(o: Options) -> int:
                                lr=o.lr, schedule=o.schedule, clip_norm=o.clip_norm or None, seed=o.seed,
                                verbose=0 if o.quiet else 1, out_dir=str(out), log_grad_norms=o.log_grad_norms)
     trainer = Trainer(model, step_fn(model, o.length), train_config,
-                      task_config={"task": "copy", "model": asdict(config), "options": asdict(o)})
+                      task_config={"task": "copy", "model": asdict(config),
+                                   "options": {k: v for k, v in asdict(o).items() if k not in ("resume", "overwrite")}})
     history = trainer.fit(train, val, resume=str(resume) if resume else None)
     best = min(range(len(history.rows)), key=lambda i: history.rows[i]["val_loss"])
     row = history.rows[best]
