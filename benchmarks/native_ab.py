@@ -59,6 +59,9 @@ def old_modules(rev: str):
     return out, flags
 
 
+STAT = statistics.median  # --stat min: the fastest round, least touched by other processes
+
+
 def median_interleaved(candidates: dict, repeats: int) -> dict:
     samples = {k: [] for k in candidates}
     for fn in candidates.values():
@@ -68,7 +71,7 @@ def median_interleaved(candidates: dict, repeats: int) -> dict:
             start = time.perf_counter()
             fn()
             samples[k].append(time.perf_counter() - start)
-    return {k: statistics.median(v) for k, v in samples.items()}
+    return {k: STAT(v) for k, v in samples.items()}
 
 
 def sequence_rows(old, new, sizes, repeats):
@@ -157,7 +160,13 @@ def main(argv=None):
     parser.add_argument("--sizes", default="32x100x128,32x100x256,64x200x512")
     parser.add_argument("--build-only", action="store_true")
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--stat", choices=["median", "min"], default="median", help="per-candidate statistic")
     args = parser.parse_args(argv)
+    global STAT
+    STAT = min if args.stat == "min" else statistics.median
+    if args.threads:
+        torch.set_num_threads(args.threads)
     (old_native, old_scan, old_stream), old_flags = old_modules(args.rev)
     new_native, new_scan, new_stream = native.load(), scan.native_module(), stream.native_module()
     if args.build_only:
@@ -165,7 +174,7 @@ def main(argv=None):
     sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
     head = {"date_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()), "torch": torch.__version__,
             "threads": torch.get_num_threads(), "machine": platform.machine(), "rev_old": args.rev,
-            "flags_old": old_flags, "flags_new": build.FLAGS + build.arch_flags(), "repeats": args.repeats,
+            "flags_old": old_flags, "flags_new": build.FLAGS + build.arch_flags(), "repeats": args.repeats, "stat": args.stat,
             "load_before": subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()}
     print(json.dumps(head, indent=1), flush=True)
     result = dict(head, sequence=sequence_rows(old_native, new_native, sizes, args.repeats),
