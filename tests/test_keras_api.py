@@ -215,3 +215,21 @@ def test_pad_sequences_and_to_categorical_follow_keras():
     with pytest.raises(ValueError, match="padding must be 'pre' or 'post'"):
         pad_sequences(seqs, padding="left")
     np.testing.assert_array_equal(to_categorical([0, 2], 3), [[1, 0, 0], [0, 0, 1]])
+
+
+@pytest.mark.parametrize("options", [{}, {"momentum": 0.9}, {"centered": True}])
+def test_keras_rmsprop_matches_kerass_update_over_steps(options):
+    p = torch.nn.Parameter(torch.tensor([1.0, -2.0, 0.5]))
+    opt = optimizers.RMSprop(learning_rate=0.01, **options)([p])
+    w, v, m, avg = p.detach().clone(), torch.zeros(3), torch.zeros(3), torch.zeros(3)
+    for k in range(3):
+        g = torch.tensor([0.3, -1e-4, 2.0]) * (k + 1)
+        p.grad = g.clone()
+        opt.step()
+        v = 0.9 * v + 0.1 * g ** 2
+        avg = 0.9 * avg + 0.1 * g
+        denom = v - avg ** 2 + 1e-7 if options.get("centered") else v + 1e-7
+        step = 0.01 * g / denom.sqrt()
+        m = options.get("momentum", 0) * m + step
+        w = w - (m if options.get("momentum") else step)
+        torch.testing.assert_close(p.detach(), w)

@@ -69,9 +69,12 @@ def test_stacked_bidirectional_lstm_gru_and_other_losses(data):
     assert isinstance(model.predict(torch.as_tensor(x_train[:3])), torch.Tensor)
     onehot = np.eye(2, dtype=np.float32)[y_train[:64].astype(int)]
     model.compile(optimizer="sgd", loss="categorical_crossentropy", metrics=["acc"])
-    assert 0.0 <= model.evaluate(x_train[:64], onehot)[1] <= 1.0
+    pred = model.predict(x_train[:64])
+    loss, acc = model.evaluate(x_train[:64], onehot)
+    assert acc == pytest.approx(float((pred.argmax(-1) == onehot.argmax(-1)).mean()))
+    assert loss == pytest.approx(float(-(onehot * np.log(np.clip(pred, 1e-7, 1))).sum(-1).mean()), rel=1e-5)
     model.compile(optimizer="adam", loss="mse")
-    assert isinstance(model.evaluate(x_train[:64], onehot), float)
+    assert model.evaluate(x_train[:64], onehot) == pytest.approx(float(((pred - onehot) ** 2).mean()), rel=1e-5)
 
 
 def test_keras_errors():

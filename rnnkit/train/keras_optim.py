@@ -24,12 +24,22 @@ class KerasRMSprop(torch.optim.Optimizer):
         loss = None if closure is None else closure()
         for group in self.param_groups:
             lr, rho, mu, eps = group["lr"], group["rho"], group["momentum"], group["eps"]
+            if not (mu or group["centered"] or group["weight_decay"]):   # the usual case, all tensors at once
+                params = [p for p in group["params"] if p.grad is not None]
+                grads = [p.grad for p in params]
+                vs = [self.state[p].setdefault("v", torch.zeros_like(p)) for p in params]
+                torch._foreach_mul_(vs, rho)
+                torch._foreach_addcmul_(vs, grads, grads, value=1 - rho)
+                denom = torch._foreach_add(vs, eps)
+                torch._foreach_sqrt_(denom)
+                torch._foreach_addcdiv_(params, grads, denom, value=-lr)
+                continue
             for p in group["params"]:
                 if p.grad is None:
                     continue
                 g, state = p.grad, self.state[p]
-                if not state:
-                    state["v"] = torch.zeros_like(p)
+                if "avg" not in state:
+                    state.setdefault("v", torch.zeros_like(p))
                     state["avg"] = torch.zeros_like(p) if group["centered"] else None
                     state["m"] = torch.zeros_like(p) if mu else None
                 if group["weight_decay"]:   # Keras 3's decoupled weight decay: p -= lr * wd * p
