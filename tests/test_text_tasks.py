@@ -208,7 +208,8 @@ def test_tag_conllu_learns_upos_and_predict_fills_the_column(tmp_path, capsys):
 def test_tag_builtin_data(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["train", "tag", "--max-steps", "10", "--out", str(out), *TINY_TAG]) == 0
-    assert {"PARAM", "LOCAL", "ATTR", "CLASS"} <= set(load_checkpoint(out / "best.safetensors").config["vocabs"]["tags"])
+    tags = load_checkpoint(out / "best.safetensors").config["vocabs"]["tags"]
+    assert {"PARAM", "LOCAL", "ATTR", "CLASS"} <= set(tags)
     assert "on the" in capsys.readouterr().out
 
 
