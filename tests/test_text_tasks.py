@@ -268,3 +268,6 @@ def test_unknown_labels_in_the_evaluation_file_are_reported(tmp_path, capsys):
     line = error_of(capsys, ["evaluate", "--checkpoint", str(out / "best.safetensors"), "--data", other])
     assert "labels the checkpoint does not know: 'meh'" in line
     assert "evaluate needs --data" in error_of(capsys, ["evaluate", "--checkpoint", str(out / "best.safetensors")])
+    png = tmp_path / "cm.png"
+    assert main(["evaluate", "--checkpoint", str(out / "best.safetensors"), "--data", train, "--png", str(png)]) == 0
+    assert "accuracy" in capsys.readouterr().out and png.stat().st_size > 1000
