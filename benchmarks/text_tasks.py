@@ -1,6 +1,7 @@
 """Measure rnnkit train classify / tag runs: train from the CLI, then evaluate the best checkpoint on a test file.
 
     python benchmarks/text_tasks.py prepare-tag DIR   # built-in ast roles: train on some modules, test on others
+    python benchmarks/text_tasks.py prepare-docstrings DIR   # built-in docstrings: a seeded 600 as test
     python benchmarks/text_tasks.py run NAME RESULT.jsonl TEST_FILE -- classify --train ... --minutes 3
 
 Each ``run`` appends one JSON line to RESULT.jsonl: the command, date and load
@@ -45,6 +46,23 @@ def prepare_tag(out: str) -> None:
               f"{sum(len(s[0]) for s in sents)} tokens")
 
 
+def prepare_docstrings(out: str) -> None:
+    import csv
+    import random
+    sys.path.insert(0, str(ROOT))
+    from rnnkit.data.builtin import stdlib_docstrings
+    texts, labels = stdlib_docstrings()
+    order = list(range(len(texts)))
+    random.Random(5).shuffle(order)
+    Path(out).mkdir(parents=True, exist_ok=True)
+    for name, rows in (("test", order[:600]), ("train", order[600:])):
+        with open(Path(out) / f"{name}.tsv", "w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f, delimiter="\t", lineterminator="\n")
+            w.writerow(["label", "text"])
+            w.writerows((labels[i], texts[i]) for i in rows)
+        print(f"{name}: {len(rows)} docstrings")
+
+
 def run(name: str, result: str, test: str, train_args: list[str]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "run"
@@ -74,6 +92,8 @@ def run(name: str, result: str, test: str, train_args: list[str]) -> None:
 if __name__ == "__main__":
     if sys.argv[1] == "prepare-tag":
         prepare_tag(sys.argv[2])
+    elif sys.argv[1] == "prepare-docstrings":
+        prepare_docstrings(sys.argv[2])
     elif sys.argv[1] == "run":
         sep = sys.argv.index("--")
         run(*sys.argv[2:5], sys.argv[sep + 1:])
