@@ -9,7 +9,8 @@ A task is a module with
   work it calls ``options.check_out_dir(out, resume, overwrite)``; when resuming, it checks the
   checkpoint's header with ``options.check_declared`` and takes the run's own options with
   ``options.resume_options``.
-Adding a task is one new module and one line below.
+Supervised tasks follow the shared contract of tasks/contract.py (options, data, training, evaluate,
+predict, one checkpoint). Adding a task is one new module (and its model in models/) and one line below.
 """
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ TASKS = {
     "adding": ("rnnkit.tasks.adding", "the adding problem (Hochreiter & Schmidhuber 1997): sum two marked numbers"),
     "copy": ("rnnkit.tasks.copy", "the copy/memory task (Arjovsky et al. 2016): recall symbols after a delay of T steps"),
     "charlm": ("rnnkit.tasks.charlm", "character-level language model: learn a text, then sample from it"),
+    "classify": ("rnnkit.tasks.classify", "text classification: read a text, predict its label"),
+    "tag": ("rnnkit.tasks.tag", "sequence tagging: one tag per token (part of speech, BIO entities)"),
 }
 
 
