@@ -271,3 +271,22 @@ def test_unknown_labels_in_the_evaluation_file_are_reported(tmp_path, capsys):
     png = tmp_path / "cm.png"
     assert main(["evaluate", "--checkpoint", str(out / "best.safetensors"), "--data", train, "--png", str(png)]) == 0
     assert "accuracy" in capsys.readouterr().out and png.stat().st_size > 1000
+
+
+def test_contract_checks_the_output_directory_before_any_work(tmp_path, capsys, monkeypatch):
+    """Every contract task refuses an --out it cannot use, and a previous run's directory without --overwrite,
+    before reading or training anything (the trust checks of tasks/options.py, once, in contract.start)."""
+    import rnnkit.tasks.contract as contract
+    monkeypatch.setattr(contract, "train", lambda *a, **k: pytest.fail("trained despite a bad --out"))
+    train = write_table(tmp_path / "train.csv", sentiment_rows(100, 0), "csv")
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    for task in ("classify", "tag"):
+        assert "is a file" in error_of(capsys, ["train", task, "--out", str(a_file)])
+        assert "which is a file" in error_of(capsys, ["train", task, "--out", str(a_file / "run")])
+    previous = tmp_path / "previous"
+    previous.mkdir()
+    (previous / "best.safetensors").write_bytes(b"a previous run")
+    assert "--overwrite" in error_of(capsys, ["train", "classify", "--train", train, "--out", str(previous)])
+    assert (previous / "best.safetensors").read_bytes() == b"a previous run"
+    assert "lr must be a finite number" in error_of(capsys, ["train", "classify", "--lr", "nan"])

@@ -27,7 +27,7 @@ from ..data.tabular import label_order, read_labelled, read_unlabelled
 from ..data.vectorizer import TextVectorizer, pad
 from ..errors import UserError
 from ..models.classifier import CELLS, POOLINGS, ClassifierConfig, TextClassifier
-from ..train import StepOutput, restore_model, seed_everything
+from ..train import StepOutput, restore_model
 from . import contract
 from .options import option
 
@@ -158,7 +158,7 @@ def report(m: dict) -> str:
 # ---- the task -------------------------------------------------------------------------------------
 
 def run(o: Options) -> int:
-    seed_everything(o.seed)
+    contract.start(o)   # --out checked before any work, then seeded
     texts, labels, vtexts, vlabels, source = load_data(o)
     names = label_order(labels)
     vec = TextVectorizer(o.max_tokens, "lower" if o.lowercase else None, TOKENS[o.tokens], o.max_length).fit(texts)

@@ -36,7 +36,7 @@ import torch
 from ..errors import UserError
 from ..train import Trainer, TrainConfig, load_checkpoint, restore_model, seed_everything
 from ..train.optim import OPTIMIZERS, SCHEDULES
-from .options import option
+from .options import check_out_dir, option, validate
 
 
 @dataclass
@@ -47,45 +47,41 @@ class TaskOptions:
     valid: str | None = option(None, "labelled validation file (default: a seeded val_fraction of --train)",
                                "data", metavar="FILE")
     val_fraction: float = option(0.1, "share of the training data held out for validation when there is "
-                                      "no --valid", "data")
-    minutes: float | None = option(10.0, "wall-clock budget for training (the schedule spans it)", "training")
-    epochs: int = option(20, "passes over the training data, if the budget lasts", "training")
-    max_steps: int | None = option(None, "stop after this many updates", "training")
-    batch_size: int = option(32, "examples per batch", "training")
+                                      "no --valid", "data", bounds="(0, 0.5)")
+    minutes: float | None = option(10.0, "wall-clock budget for training (the schedule spans it)", "training",
+                                   bounds="(0, 1e7]", per_run=True)
+    epochs: int = option(20, "passes over the training data, if the budget lasts", "training", bounds="[1, 2**31]",
+                         per_run=True)
+    max_steps: int | None = option(None, "stop after this many updates", "training", bounds="[1, 2**62]",
+                                   per_run=True)
+    batch_size: int = option(32, "examples per batch", "training", bounds="[1, 2**20]")
     optimizer: str = option("adam", "optimizer", "training", choices=tuple(sorted(OPTIMIZERS)))
-    lr: float = option(2e-3, "peak learning rate", "training")
-    weight_decay: float = option(0.0, "weight decay", "training")
+    lr: float = option(2e-3, "peak learning rate", "training", bounds="(0, inf)")
+    weight_decay: float = option(0.0, "weight decay", "training", bounds="[0, inf)")
     schedule: str = option("cosine", "learning-rate schedule (cosine spans --minutes when given)", "training",
                            choices=SCHEDULES)
-    clip_norm: float = option(5.0, "clip the global gradient norm to this (0: off)", "training")
+    clip_norm: float = option(5.0, "clip the global gradient norm to this (0: off)", "training", bounds="[0, inf)")
     patience: int | None = option(None, "stop after this many epochs without a better validation accuracy",
-                                  "training")
-    seed: int = option(0, "random seed for the split, the weights and the order", "training")
-    out: str = option("runs/task", "directory for checkpoints, history and figures", "output")
-    quiet: bool = option(False, "no progress bar and no per-epoch lines, only the results", "output")
+                                  "training", bounds="[1, 2**31]")
+    seed: int = option(0, "random seed for the split, the weights and the order", "training", bounds="[0, 2**63)")
+    out: str = option("runs/task", "directory for checkpoints, history and figures", "output", per_run=True)
+    overwrite: bool = option(False, "replace the checkpoints of a previous run in OUT", "output", per_run=True)
+    quiet: bool = option(False, "no progress bar and no per-epoch lines, only the results", "output", per_run=True)
 
     def __post_init__(self):
+        validate(self)   # types, choices, ranges, finiteness: tasks/options.py
         for name in ("train", "valid"):
             path = getattr(self, name)
             if path is not None and path != "-" and not Path(path).is_file():
                 raise UserError(f"--{name} file not found: {path}" if not Path(path).exists()
                                 else f"--{name} {path} is not a file")
-        for name in ("epochs", "batch_size"):
-            if getattr(self, name) < 1:
-                raise UserError(f"option {name} must be a positive integer, got {getattr(self, name)}")
-        for name in ("max_steps", "patience"):
-            if getattr(self, name) is not None and getattr(self, name) < 1:
-                raise UserError(f"option {name} must be a positive integer, got {getattr(self, name)}")
-        if not 0 < self.val_fraction < 0.5:
-            raise UserError(f"option val_fraction must be in (0, 0.5), got {self.val_fraction}")
-        if not (math.isfinite(self.lr) and self.lr > 0):
-            raise UserError(f"option lr must be a positive number, got {self.lr}")
-        if self.minutes is not None and not (math.isfinite(self.minutes) and self.minutes > 0):
-            raise UserError(f"option minutes must be a positive number, got {self.minutes}")
-        if not (math.isfinite(self.clip_norm) and self.clip_norm >= 0) or self.weight_decay < 0:
-            raise UserError("options clip_norm and weight_decay must not be negative")
-        if Path(self.out).exists() and not Path(self.out).is_dir():
-            raise UserError(f"--out {self.out} exists and is not a directory")
+
+
+def start(o: TaskOptions) -> None:
+    """The first thing a task's ``run`` does: seed, and check the output directory before any work (a file, under
+    a file, not writable, or holding a previous run without --overwrite: one line, exit 2)."""
+    check_out_dir(o.out, False, o.overwrite)
+    seed_everything(o.seed)
 
 
 def check_rate(name: str, value: float) -> None:
@@ -119,7 +115,9 @@ def train(model: torch.nn.Module, step, train_data, val_data, o: TaskOptions, ta
                          warmup_steps=min(50, len(train_data)), min_lr_ratio=0.05, clip_norm=o.clip_norm or None,
                          monitor="val_acc", patience=o.patience, seed=o.seed, verbose=0 if o.quiet else 1,
                          out_dir=o.out)
-    trainer = Trainer(model, step, config, task_config={**task_config, "options": asdict(o)})
+    check_out_dir(o.out, False, o.overwrite)   # again, for a caller that did not start with start(o)
+    options = {k: v for k, v in asdict(o).items() if k != "overwrite"}
+    trainer = Trainer(model, step, config, task_config={**task_config, "options": options})
     trainer.fit(train_data, val_data)
     return trainer
 

@@ -29,7 +29,7 @@ from ..data.tabular import read_source
 from ..data.vectorizer import missing_extra
 from ..errors import UserError
 from ..models.tagger import CELLS, CHAR_ENCODERS, Tagger, TaggerConfig
-from ..train import StepOutput, restore_model, seed_everything
+from ..train import StepOutput, restore_model
 from . import contract
 from .options import option
 
@@ -197,7 +197,7 @@ def names(ids_rows, vocabs: Vocabs) -> list[list[str]]:
 # ---- the task -------------------------------------------------------------------------------------
 
 def run(o: Options) -> int:
-    seed_everything(o.seed)
+    contract.start(o)   # --out checked before any work, then seeded
     train_s, valid_s, fmt, source = load_data(o)
     vocabs = Vocabs.build(train_s, o.lowercase, o.max_word_chars)
     contract.check_labels([t for _, tags in valid_s for t in tags], vocabs.tags, o.valid or "the validation part",
