@@ -9,8 +9,8 @@ read the target only; covariates are the RNN's advantage.
 * ETS (statsmodels ``ETSModel``): error, trend (none, additive, damped) and seasonality (none, additive,
   multiplicative for positive data) chosen by AICc, as Hyndman et al.'s ``ets()``.
 * ARIMA (statsmodels ``ARIMA``): differencing d by repeated KPSS tests, seasonal differencing D when the
-  STL seasonal strength exceeds 0.64 (the rules of Hyndman & Khandakar's ``auto.arima``), then
-  p, q in {0, 1, 2} and seasonal P, Q in {0, 1} by AIC; a constant or drift when d + D <= 1.
+  STL seasonal strength exceeds 0.64, then a stepwise search by AIC over p, q <= 3 and seasonal P, Q <= 1
+  (the rules of Hyndman & Khandakar's ``auto.arima``); a constant or drift when d + D <= 1.
   Seasonal AR/MA terms only for seasons up to 24 (a weekly season of 52 makes every fit very slow).
 """
 from __future__ import annotations
@@ -23,6 +23,7 @@ import numpy as np
 from ..errors import UserError
 
 MAX_SEASONAL_TERMS = 24
+MAX_ORDER = 3          # p, q <= 3 in the stepwise search
 
 
 def statsmodels_tsa():
@@ -134,27 +135,51 @@ class ARIMA:
         return d, D
 
     def fit(self, history: np.ndarray) -> "ARIMA":
+        """Hyndman & Khandakar's stepwise search: four starting models, then moves of p, q, P or Q by one
+        while the AIC improves."""
         statsmodels_tsa()
         from statsmodels.tsa.arima.model import ARIMA as Model
         d, D = self.differencing(history)
         m = self.season
-        seasonal = [(0, 0)] if m <= 1 or m > MAX_SEASONAL_TERMS else [(0, 0), (1, 0), (0, 1), (1, 1)]
+        seasonal = 1 < m <= MAX_SEASONAL_TERMS
         trend = "c" if d + D == 0 else "t" if d + D == 1 else "n"
-        best = None
-        for (p, q), (P, Q) in itertools.product(itertools.product(range(3), range(3)), seasonal):
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                try:
-                    res = Model(history, order=(p, d, q), seasonal_order=(P, D, Q, m if D or P or Q else 0),
-                                trend=trend).fit()
-                except (ValueError, np.linalg.LinAlgError):
+        fits = {}
+
+        def aic(p, q, P, Q):
+            if (p, q, P, Q) not in fits:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    try:
+                        res = Model(history, order=(p, d, q), seasonal_order=(P, D, Q, m if D or P or Q else 0),
+                                    trend=trend).fit()
+                        fits[p, q, P, Q] = (res.aic if np.isfinite(res.aic) else np.inf, res)
+                    except (ValueError, np.linalg.LinAlgError):
+                        fits[p, q, P, Q] = (np.inf, None)
+            return fits[p, q, P, Q][0]
+
+        top = 1 if seasonal else 0
+        starts = [(2, 2, top, top), (0, 0, 0, 0), (1, 0, top, 0), (0, 1, 0, top)]
+        current = min(starts, key=lambda k: aic(*k))
+        moves = [(i, s) for i in range(4) for s in (-1, 1)] + [((0, 1), s) for s in (-1, 1)]
+        improved = True
+        while improved:
+            improved = False
+            for where, sign in moves:
+                k = list(current)
+                for i in (where if isinstance(where, tuple) else (where,)):
+                    k[i] += sign
+                k = tuple(k)
+                if min(k) < 0 or max(k[:2]) > MAX_ORDER or max(k[2:]) > top:
                     continue
-            if np.isfinite(res.aic) and (best is None or res.aic < best[0]):
-                best = (res.aic, res, (p, d, q), (P, D, Q))
-        if best is None:
+                if aic(*k) < aic(*current):
+                    current, improved = k, True
+        if fits[current][1] is None:
             raise UserError("no ARIMA model could be fitted to the training history")
-        _, self.result, order, sorder = best
-        self.description = f"ARIMA{order}" + (f"{sorder}[{m}]" if any(sorder) else "") + f" trend={trend}"
+        self.result = fits[current][1]
+        p, q, P, Q = current
+        self.description = (f"ARIMA({p},{d},{q})" + (f"({P},{D},{Q})[{m}]" if P or D or Q else "")
+                            + {"c": " with constant", "t": " with drift", "n": ""}[trend])
+        self.fits = len(fits)
         return self
 
     def rolling(self, y: np.ndarray, origins: np.ndarray, horizon: int) -> np.ndarray:
