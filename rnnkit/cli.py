@@ -2,7 +2,8 @@
 
     rnnkit train TASK [--config FILE.toml] [--option value ...]
     rnnkit generate --checkpoint PATH [--prime TEXT] [--length N] [--temperature T] [--top-k K] [--seed S]
-    rnnkit evaluate --checkpoint PATH --text FILE [FILE ...]
+    rnnkit evaluate --checkpoint PATH --data FILE [--json]   (charlm also: --text FILE [FILE ...])
+    rnnkit predict --checkpoint PATH [FILE|-]
     rnnkit info
     rnnkit bench [...]
 
@@ -12,6 +13,7 @@ prints one line ``rnnkit: error: ...`` and exits with status 2.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 from .errors import UserError
@@ -26,7 +28,7 @@ def task_list() -> str:
 def top_parser() -> Parser:
     parser = Parser(prog="rnnkit", description="Recurrent neural networks on PyTorch", epilog=task_list(),
                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,generate,evaluate,info,bench}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,generate,evaluate,predict,info,bench}")
     sub.add_parser("train", help="train a task: rnnkit train TASK [--config FILE.toml] [--option value ...]",
                    add_help=False)
     gen = sub.add_parser("generate", help="sample text from a charlm checkpoint, printed as it is produced")
@@ -37,9 +39,15 @@ def top_parser() -> Parser:
                      help="softmax temperature; lower is more conservative, 0 is greedy (default: 0.8)")
     gen.add_argument("--top-k", type=int, default=0, help="sample among the k likeliest characters (0: all)")
     gen.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same text")
-    ev = sub.add_parser("evaluate", help="loss, bits per character and perplexity of a charlm on a text")
-    ev.add_argument("--checkpoint", required=True, metavar="PATH", help="a charlm checkpoint (.safetensors)")
-    ev.add_argument("--text", required=True, nargs="+", metavar="FILE", help="UTF-8 text file(s)")
+    ev = sub.add_parser("evaluate", help="a checkpoint's metrics on a labelled file (charlm: on a text)")
+    ev.add_argument("--checkpoint", required=True, metavar="PATH", help="a checkpoint (.safetensors)")
+    ev.add_argument("--data", metavar="FILE", help="labelled data in the task's training format")
+    ev.add_argument("--text", nargs="+", metavar="FILE", help="charlm: UTF-8 text file(s)")
+    ev.add_argument("--json", action="store_true", help="print one JSON object (metric names to values), nothing else")
+    ev.add_argument("--png", metavar="FILE", help="classify: also save the confusion matrix as a PNG")
+    pr = sub.add_parser("predict", help="predictions of a checkpoint for unlabelled input, one per line")
+    pr.add_argument("--checkpoint", required=True, metavar="PATH", help="a checkpoint (.safetensors)")
+    pr.add_argument("input", nargs="?", default="-", metavar="FILE", help="input file, or - for standard input")
     sub.add_parser("info", help="versions, threads, cells and the backend each uses")
     bench = sub.add_parser("bench", help="time the cells and backends")
     try:
@@ -88,11 +96,19 @@ def generate(args) -> int:
 
 
 def evaluate(args) -> int:
+    if (args.data is None) == (args.text is None):
+        raise UserError("evaluate needs --data FILE (or, for a charlm, --text FILE ...), not both")
+    if args.data is not None:
+        from .tasks.contract import evaluate_command
+        return evaluate_command(args.checkpoint, args.data, args.json, args.png)
     from .data.text import read_texts
     from .tasks import charlm
     model, vocab = charlm.load_model(args.checkpoint)
     text = read_texts(args.text)
     r = charlm.evaluate(model, vocab, text)
+    if args.json:
+        print(json.dumps(r))
+        return 0
     unknown = len(vocab.unknown(text))
     print(f"{r['characters']:,} characters: loss {r['loss']:.4f} nats/char, {r['bpc']:.4f} bits/char, "
           f"perplexity {r['perplexity']:.3f}" + (f" ({unknown} distinct characters unseen in training)" if unknown else ""))
@@ -116,6 +132,9 @@ def main(argv: list[str] | None = None) -> int:
             return generate(args)
         elif args.command == "evaluate":
             return evaluate(args)
+        elif args.command == "predict":
+            from .tasks.contract import predict_command
+            return predict_command(args.checkpoint, args.input)
         return 0
     except UserError as e:
         print(f"rnnkit: error: {e}", file=sys.stderr)
