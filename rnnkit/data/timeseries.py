@@ -18,6 +18,8 @@ Needs pandas (it comes with statsmodels, the ``forecast`` extra).
 """
 from __future__ import annotations
 
+import sys
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,6 +75,11 @@ def format_time(t) -> str:
     return t.strftime("%Y-%m-%d") if (t.hour, t.minute, t.second) == (0, 0, 0) else t.isoformat()
 
 
+def stamp(t) -> str:
+    """A timestamp or numeric time for a message."""
+    return format_time(t) if hasattr(t, "strftime") else format_number(t)
+
+
 def format_number(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else repr(float(x))
 
@@ -83,7 +90,7 @@ def season_of(freq: str | float) -> int:
         return 1
     pd = need_pandas()
     offset = pd.tseries.frequencies.to_offset(freq)
-    base = "".join(c for c in offset.name.split("-")[0] if c.isalpha())
+    base = "".join(c for c in offset.rule_code.split("-")[0] if c.isalpha())
     for key in (base, base.rstrip("SE"), base[:1]):
         if key in SEASONS:
             return SEASONS[key] if offset.n == 1 or SEASONS[key] == 1 else max(1, SEASONS[key] // offset.n)
@@ -91,9 +98,10 @@ def season_of(freq: str | float) -> int:
 
 
 def read_series(source, target: str | None = None, covariates: tuple[str, ...] = (), time: str | None = None,
-                freq: str | None = None, resample: bool = False, max_gap: int | None = None, season: int | None = None,
-                name: str | None = None) -> Series:
-    """A Series from a CSV path or a DataFrame (see the module docstring); UserError on bad input."""
+                freq: str | None = None, resample: bool = False, max_gap: int | None = None,
+                season: int | None = None, name: str | None = None) -> Series:
+    """A Series from a CSV path ("-": standard input) or a DataFrame (see the module docstring); UserError
+    on bad input."""
     pd = need_pandas()
     frame, name = read_frame(source, name)
     time = time or find_time_column(frame, name)
@@ -111,7 +119,7 @@ def read_series(source, target: str | None = None, covariates: tuple[str, ...] =
     values = values.sort_index()
     if values.index.has_duplicates:
         dup = values.index[values.index.duplicated()][0]
-        raise UserError(f"{name}: timestamp {dup} appears more than once in column {time!r}; one row per time step")
+        raise UserError(f"{name}: timestamp {stamp(dup)} appears more than once in column {time!r}; one row per time step")
     notes = []
     if numeric_time:
         values, step = numeric_grid(values, time, name, notes)
@@ -129,6 +137,14 @@ def read_frame(source, name):
     pd = need_pandas()
     if isinstance(source, pd.DataFrame):
         frame, name = source, name or "the data"
+    elif str(source) == "-":
+        name = name or "standard input"
+        try:
+            frame = pd.read_csv(sys.stdin, sep=None, engine="python")
+        except pd.errors.EmptyDataError:
+            raise UserError("standard input is empty; expected a CSV table with a header row") from None
+        except (pd.errors.ParserError, ValueError) as e:
+            raise UserError(f"standard input is not a readable CSV table ({str(e).splitlines()[0][:100]})") from None
     else:
         path = Path(source)
         name = name or str(path)
@@ -242,8 +258,8 @@ def date_grid(values, freq, resample, label, name, notes):
     grid = pd.date_range(values.index[0], values.index[-1], freq=offset)
     off = values.index[~values.index.isin(grid)]
     if len(off):
-        raise UserError(f"{name}: irregular timestamps: {off[0]} in column {label!r} is not on the {offset.freqstr} "
-                        f"grid starting at {grid[0]}; pass --resample to average each period")
+        raise UserError(f"{name}: irregular timestamps: {stamp(off[0])} in column {label!r} is not on the "
+                        f"{offset.freqstr} grid starting at {stamp(grid[0])}; pass --resample to average each period")
     if len(grid) > len(values):
         notes.append(f"{len(grid) - len(values)} missing time steps inserted (to be interpolated)")
     return values.reindex(grid), offset.freqstr
@@ -254,16 +270,26 @@ def infer_frequency(index) -> str | None:
     pd = need_pandas()
     if len(index) < 3:
         return None
-    whole = pd.infer_freq(index)
+    whole = infer_freq(index)
     if whole is not None:
         return whole
-    votes = Counter(pd.infer_freq(index[i:i + 5]) for i in range(0, max(1, len(index) - 4), 2))
+    votes = Counter(infer_freq(index[i:i + 5]) for i in range(0, max(1, len(index) - 4), 2))
     votes.pop(None, None)
     if not votes:
         return None
     freq = votes.most_common(1)[0][0]
     grid = pd.date_range(index[0], index[-1], freq=freq)
     return freq if index.isin(grid).all() else None
+
+
+def infer_freq(index) -> str | None:
+    """pandas.infer_freq as a string (pandas 3 warns that it will return an offset)."""
+    pd = need_pandas()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        freq = pd.infer_freq(index)
+    return getattr(freq, "freqstr", freq)
 
 
 def fill_gaps(values, target, max_gap, name, notes):
@@ -285,7 +311,7 @@ def fill_gaps(values, target, max_gap, name, notes):
         run, start = longest_run(gaps)
         if run > max_gap:
             raise UserError(f"{name}: column {column!r} has {run} missing values in a row from "
-                            f"{values.index[start]} (more than --max-gap {max_gap}); fill them yourself or raise "
+                            f"{stamp(values.index[start])} (more than --max-gap {max_gap}); fill them yourself or raise "
                             "--max-gap")
         if gaps.all():
             raise UserError(f"{name}: column {column!r} has no values")

@@ -11,6 +11,7 @@ holds everything ``rnnkit predict`` needs.
 """
 from __future__ import annotations
 
+import csv
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,8 +28,8 @@ from ..models.forecaster import CELLS, DECODERS, Forecaster, ForecasterConfig, p
 from ..train import (StepOutput, TensorBatches, Trainer, TrainConfig, load_checkpoint, restore_model, save_checkpoint,
                      seed_everything)
 from ..train.forecast_metrics import mase_scale, scores
-from ..train.optim import OPTIMIZERS
-from . import forecast_report
+from ..train.optim import SCHEDULES
+from . import contract, forecast_report
 from .forecast_report import Evaluation
 from .options import option
 
@@ -38,12 +39,14 @@ DATA_KEYS = ("name", "columns", "time_column", "freq", "season", "lookback", "ho
 
 
 @dataclass
-class Options:
+class Options(contract.TaskOptions):
     train: str | None = option(None, "CSV file: a time column and value columns; the whole series, split in time "
                                      "order into training, validation and test (default: --dataset)", "data",
                                metavar="FILE")
-    dataset: str = option("co2", "built-in series (no download): " + "; ".join(
-        f"{n}: {d.summary}" for n, d in DATASETS.items()), "data", choices=tuple(DATASETS))
+    valid: str | None = option(None, "not used: forecast splits one series in time order", "data", metavar="FILE")
+    val_fraction: float = option(0.1, "the part before the test part, for choosing the best epoch and "
+                                      "calibrating the interval", "data")
+    dataset: str = option("co2", "built-in series (no download): " + dataset_help(), "data", choices=tuple(DATASETS))
     target: str | None = option(None, "the column to forecast (default: the only value column)", "data")
     covariates: list[str] | None = option(None, "more columns the RNN reads (their past only)", "data",
                                           metavar="COLUMN")
@@ -57,7 +60,6 @@ class Options:
     lookback: int | None = option(None, "input steps per window (default: 3 seasons, at least 2 horizons)", "data")
     horizon: int = option(12, "steps to forecast", "data")
     test_fraction: float = option(0.1, "the last part of the series, forecast from every origin (rolling)", "data")
-    val_fraction: float = option(0.1, "the part before the test part, for choosing the best epoch", "data")
     relative: bool = option(True, "predict the change from the last observed value (carries a trend beyond the "
                                   "training range)", "data")
     cell: str = option("gru", "recurrent cell", "model", choices=tuple(sorted(CELLS)))
@@ -66,34 +68,31 @@ class Options:
     dropout: float = option(0.0, "dropout between layers and before the head", "model")
     decoder: str = option("direct", "direct: all steps from the last state; seq2seq: a recurrent decoder",
                           "model", choices=DECODERS)
-    quantiles: bool = option(True, "predict the 10%/50%/90% quantiles (pinball loss): an 80% interval", "model")
-    minutes: float = option(3.0, "wall-clock budget for training", "training")
+    quantiles: bool = option(True, "predict the 10th, 50th and 90th percentiles (pinball loss): an 80 per cent interval", "model")
+    minutes: float | None = option(3.0, "wall-clock budget for training", "training")
     epochs: int = option(300, "passes over the training windows, if the budget lasts", "training")
-    patience: int = option(40, "stop after this many epochs without a better validation loss", "training")
-    batch_size: int = option(32, "windows per batch", "training")
-    optimizer: str = option("adam", "optimizer", "training", choices=tuple(sorted(OPTIMIZERS)))
+    patience: int | None = option(40, "stop after this many epochs without a better validation loss", "training")
     lr: float = option(3e-3, "learning rate", "training")
-    weight_decay: float = option(0.0, "weight decay", "training")
+    schedule: str = option("none", "learning-rate schedule (cosine spans --minutes when given)", "training",
+                           choices=SCHEDULES)
     clip_norm: float = option(1.0, "clip the global gradient norm to this (0: off)", "training")
-    seed: int = option(0, "random seed", "training")
     out: str = option("runs/forecast", "directory for the checkpoint, the table and the plot", "output")
     plot: bool = option(True, "write OUT/forecast.png (needs matplotlib)", "output")
-    quiet: bool = option(False, "no progress bar, only the results", "output")
 
     def __post_init__(self):
-        for name in ("horizon", "hidden_size", "num_layers", "epochs", "batch_size", "patience"):
+        super().__post_init__()
+        if self.valid is not None:
+            raise UserError("forecast splits one series in time order (--val-fraction, --test-fraction); "
+                            "it takes no --valid file")
+        for name in ("horizon", "hidden_size", "num_layers"):
             if getattr(self, name) < 1:
                 raise UserError(f"option {name} must be a positive integer, got {getattr(self, name)}")
         for name in ("lookback", "season", "max_gap"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise UserError(f"option {name} must be a positive integer, got {getattr(self, name)}")
-        for name in ("test_fraction", "val_fraction"):
-            if not 0 < getattr(self, name) < 0.5:
-                raise UserError(f"option {name} must be in (0, 0.5), got {getattr(self, name)}")
-        if not 0 <= self.dropout < 1:
-            raise UserError(f"option dropout must be in [0, 1), got {self.dropout}")
-        if self.lr <= 0 or self.minutes <= 0 or self.clip_norm < 0:
-            raise UserError("options lr and minutes must be positive and clip_norm not negative")
+        if not 0 < self.test_fraction < 0.5:
+            raise UserError(f"option test_fraction must be in (0, 0.5), got {self.test_fraction}")
+        contract.check_rate("dropout", self.dropout)
         if self.train is None and (self.target or self.covariates or self.time_column):
             raise UserError("--target, --covariates and --time-column choose columns of a --train FILE; "
                             "a built-in --dataset has its own")
@@ -113,16 +112,9 @@ def default_lookback(season: int, horizon: int) -> int:
     return max(3 * season, 2 * horizon)
 
 
-def check_out(out: str) -> Path:
-    path = Path(out)
-    if path.exists() and not path.is_dir():
-        raise UserError(f"--out {out} exists and is not a directory")
-    return path
-
-
 def run(o: Options) -> int:
     need_pandas(), need_statsmodels()
-    out = check_out(o.out)
+    out = Path(o.out)
     if o.plot:
         forecast_report.check_matplotlib()
     seed_everything(o.seed)
@@ -145,11 +137,11 @@ def run(o: Options) -> int:
           f"{len(train_x)} training, {len(val_x)} validation, {split.total - split.valid - o.horizon + 1} test "
           f"origins; {sum(p.numel() for p in model.parameters()):,} parameters ({config.num_layers} x "
           f"{config.hidden_size} {config.cell}, {config.decoder})", file=sys.stderr)
-    train_config = TrainConfig(epochs=o.epochs, max_minutes=o.minutes, optimizer=o.optimizer, lr=o.lr,
-                               weight_decay=o.weight_decay, clip_norm=o.clip_norm or None, patience=o.patience,
-                               seed=o.seed, verbose=0 if o.quiet else 2, out_dir=str(out))
-    trainer = Trainer(model, forecast_step(model), train_config,
-                      task_config={"task": "forecast", "model": config.to_dict(), "data": data})
+    train_config = TrainConfig(epochs=o.epochs, max_steps=o.max_steps, max_minutes=o.minutes, optimizer=o.optimizer,
+                               lr=o.lr, weight_decay=o.weight_decay, schedule=o.schedule, clip_norm=o.clip_norm or None,
+                               patience=o.patience, seed=o.seed, verbose=0 if o.quiet else 2, out_dir=str(out))
+    trainer = Trainer(model, forecast_step(model), train_config,   # monitors the validation loss
+                      task_config={"task": "forecast", "model": config.to_dict(), "data": data, "options": asdict(o)})
     trainer.fit(TensorBatches(torch.from_numpy(train_x), torch.from_numpy(train_y), batch_size=o.batch_size,
                               shuffle=True),
                 TensorBatches(torch.from_numpy(val_x), torch.from_numpy(val_y), batch_size=1024))
@@ -228,7 +220,7 @@ def evaluate_series(model: Forecaster, data: dict, series: Series, split: Split)
         table[baseline.name] = scores(actual, forecasts[baseline.name], scale)
         described[baseline.name] = getattr(baseline, "description", "") or baseline.name
     best = min((m for m in table if m != "rnn"), key=lambda m: table[m]["mase"])
-    report = {"series": series.name, "steps": len(series), "freq": str(series.freq), "season": season,
+    report = {**table["rnn"], "series": series.name, "steps": len(series), "freq": str(series.freq), "season": season,
               "notes": series.notes, "lookback": data["lookback"], "horizon": h,
               "split": {"train": split.train, "valid": split.valid, "total": split.total, "test_origins": len(starts)},
               "mase_scale": scale, "metrics": table, "methods": described, "best_baseline": best,
@@ -236,15 +228,10 @@ def evaluate_series(model: Forecaster, data: dict, series: Series, split: Split)
     return Evaluation(report, series, starts, actual, forecasts, interval)
 
 
-# ---- from a checkpoint: rnnkit evaluate / rnnkit predict ---------------------------------------------
+# ---- from a checkpoint: rnnkit evaluate / rnnkit predict (tasks/contract.py) ----------------------
 
-def load_model(path: str) -> tuple[Forecaster, dict]:
+def load(ck) -> tuple[Forecaster, dict]:
     """The forecaster and its data description (columns, scaling, lookback...) saved in a checkpoint."""
-    if not Path(path).is_file():
-        raise UserError(f"checkpoint not found: {path}")
-    ck = load_checkpoint(path)
-    if ck.config.get("task") != "forecast":
-        raise UserError(f"{path} is a checkpoint of task {ck.config.get('task')!r}, not of a forecast model")
     try:
         model = Forecaster(ForecasterConfig(**ck.config["model"]))
         data = ck.config["data"]
@@ -252,7 +239,7 @@ def load_model(path: str) -> tuple[Forecaster, dict]:
         if missing:
             raise KeyError(", ".join(missing))
     except (KeyError, TypeError, ValueError) as e:
-        raise UserError(f"checkpoint {path} has a malformed forecast config ({e})") from None
+        raise UserError(f"checkpoint {ck.path} has a malformed forecast config ({e})") from None
     restore_model(model, ck)
     return model.eval(), data
 
@@ -265,31 +252,37 @@ def read_like(path: str, data: dict) -> Series:
                        data["max_gap"], data["season"])
 
 
-def evaluate(checkpoint: str, path: str) -> Evaluation:
-    """The metrics table of the model and the baselines on a labelled CSV (its last test_fraction)."""
+def evaluate_file(ck, path: str, png: str | None = None) -> dict:
+    """The rolling-origin table of the model and the baselines on the last test_fraction of a CSV (the
+    history before it fits the baselines); ``png``: also plot it there."""
     need_statsmodels()
-    model, data = load_model(checkpoint)
+    model, data = load(ck)
     series = read_like(path, data)
     split = Split.make(len(series), data["lookback"], data["horizon"], data["test_fraction"], data["val_fraction"],
                        series.name)
-    return evaluate_series(model, data, series, split)
+    result = evaluate_series(model, data, series, split)
+    if png:
+        forecast_report.check_matplotlib()
+        forecast_report.write_png(result, Path(png))
+    return result.report
 
 
-def predict(checkpoint: str, path: str) -> list[dict]:
-    """The ``horizon`` steps after the end of the history in ``path``: one dict per step (time, forecast,
-    and the 10%/90% quantiles when the model has them)."""
-    model, data = load_model(checkpoint)
-    series = read_like(path, data)
+report = forecast_report.table
+
+
+def predict(ck, source: str, stream) -> None:
+    """CSV on ``stream``: the ``horizon`` steps after the end of the history in ``source`` (a CSV path, or -
+    for standard input), the point forecast and the 10%/90% quantiles when the model has them."""
+    model, data = load(ck)
+    series = read_like(source, data)
     if len(series) < data["lookback"]:
-        raise UserError(f"{path} has {len(series)} time steps after cleaning; the model reads the last "
+        raise UserError(f"{series.name} has {len(series)} time steps after cleaning; the model reads the last "
                         f"{data['lookback']} (its lookback)")
     out = rnn_forecast(model, data, series.values, np.array([len(series)]))[0]   # (H, Q)
     point = model.point(torch.from_numpy(out)).numpy()
-    target, rows = data["columns"][0], []
+    target = data["columns"][0]
+    extra = [(i, f"{target}_p{round(100 * q)}") for i, q in enumerate(model.config.quantiles) if q != 0.5]
+    w = csv.writer(stream, lineterminator="\n")
+    w.writerow([series.time_column, target, *(name for _, name in extra)])
     for k, time in enumerate(series.future_times(data["horizon"])):
-        row = {series.time_column: time, target: float(point[k])}
-        if model.config.quantiles:
-            row.update({f"{target}_p{round(100 * q)}": float(out[k, i]) for i, q in enumerate(model.config.quantiles)
-                        if q != 0.5})
-        rows.append(row)
-    return rows
+        w.writerow([time, f"{point[k]:.6g}", *(f"{out[k, i]:.6g}" for i, _ in extra)])

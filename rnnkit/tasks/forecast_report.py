@@ -92,7 +92,11 @@ def write(result: Evaluation, out: Path, plot: bool = True) -> None:
     atomic_write(out / "forecast.md", markdown(result.report).encode())
     atomic_write(out / "forecast.csv", forecasts_csv(result).encode())
     if plot:
-        atomic_write(out / "forecast.png", plot_png(result))
+        write_png(result, out / "forecast.png")
+
+
+def write_png(result: Evaluation, path: Path) -> None:
+    atomic_write(path, plot_png(result))
 
 
 def plot_png(result: Evaluation) -> bytes:
