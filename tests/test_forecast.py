@@ -20,7 +20,7 @@ from rnnkit.models.forecaster import Forecaster, ForecasterConfig, pinball_loss 
 from rnnkit.train import load_checkpoint   # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ["--lookback", "12", "--horizon", "4", "--hidden-size", "8", "--epochs", "6", "--patience", "6",
+TINY = ["--lookback", "8", "--horizon", "4", "--hidden-size", "8", "--epochs", "6", "--patience", "6",
         "--minutes", "1", "--batch-size", "16", "--quiet", "--no-plot"]
 
 
@@ -40,12 +40,12 @@ def error_of(capsys, argv):
 
 
 def series(n=84, seed=0):
-    """Monthly: trend, a yearly season, noise, and a covariate that leads the target by one step."""
+    """Quarterly: trend, a yearly season, noise, and a covariate that leads the target by one step."""
     rng = np.random.default_rng(seed)
     t = np.arange(n)
     lead = rng.standard_normal(n + 1)
-    return pd.DataFrame({"date": pd.date_range("2000-01-01", periods=n, freq="MS").strftime("%Y-%m-%d"),
-                         "sales": 50 + 0.3 * t + 5 * np.sin(2 * np.pi * t / 12) + lead[:-1] + 0.2 * rng.standard_normal(n),
+    return pd.DataFrame({"date": pd.date_range("2000-01-01", periods=n, freq="QS").strftime("%Y-%m-%d"),
+                         "sales": 50 + 0.3 * t + 5 * np.sin(2 * np.pi * t / 4) + lead[:-1] + 0.2 * rng.standard_normal(n),
                          "ads": lead[1:]})
 
 
@@ -102,7 +102,7 @@ def test_train_evaluate_predict_from_the_cli(tmp_path, capsys):
     assert report["split"] == {"train": 68, "valid": 76, "total": 84, "test_origins": 5}
     assert 0 <= report["coverage"] <= 1
     rows = list(csv.DictReader(io.StringIO((out / "forecast.csv").read_text())))
-    assert len(rows) == 5 * 4 and rows[0]["origin"] == "2006-04-01" and rows[0]["time"] == "2006-05-01"
+    assert len(rows) == 5 * 4 and rows[0]["origin"] == "2018-10-01" and rows[0]["time"] == "2019-01-01"
     assert float(rows[0]["actual"]) == pytest.approx(pd.read_csv(data)["sales"][76], rel=1e-5)
     assert (out / "forecast.md").read_text().startswith("| method | MASE |")
     ck = load_checkpoint(out / "best.safetensors")
@@ -118,7 +118,7 @@ def test_train_evaluate_predict_from_the_cli(tmp_path, capsys):
     status, stdout, stderr = cli("predict", "--checkpoint", str(out / "best.safetensors"), data)
     assert status == 0, stderr
     pred = list(csv.DictReader(io.StringIO(stdout)))
-    assert [r["date"] for r in pred] == ["2007-01-01", "2007-02-01", "2007-03-01", "2007-04-01"]
+    assert [r["date"] for r in pred] == ["2021-01-01", "2021-04-01", "2021-07-01", "2021-10-01"]
     assert all(float(r["sales_p10"]) <= float(r["sales"]) <= float(r["sales_p90"]) for r in pred)
     status, piped, stderr = cli("predict", "--checkpoint", str(out / "best.safetensors"), "-",
                                 stdin=Path(data).read_text())
@@ -135,7 +135,7 @@ def test_no_leakage_from_the_test_part(tmp_path, capsys):
     for i, f in enumerate((frame, other)):
         out = tmp_path / f"run{i}"
         assert main(["train", "forecast", "--train", write(tmp_path, f, f"s{i}.csv"), "--target", "sales",
-                     "--out", str(out), *TINY]) == 0
+                     "--out", str(out), *TINY, "--baselines", "naive"]) == 0
         runs.append((load_checkpoint(out / "best.safetensors"), json.loads((out / "forecast.json").read_text())))
     (a, ra), (b, rb) = runs
     assert a.config["data"]["scaler"] == b.config["data"]["scaler"]
@@ -156,7 +156,8 @@ def test_built_in_dataset_listed_in_help(capsys):
     (lambda f: f.assign(sales=f["sales"].astype(object).where(f.index != 3, "n/a?")), [],
      "column 'sales' has a non-numeric value 'n/a\\?'"),
     (lambda f: f.assign(sales=7.0), [], "column 'sales' is constant"),
-    (lambda f: f.iloc[:14], [], "has 14 time steps, fewer than lookback \\+ horizon = 12 \\+ 4"),
+    (lambda f: f.iloc[:10], [], "has 10 time steps, fewer than lookback \\+ horizon = 8 \\+ 4"),
+    (lambda f: f.iloc[:22], [], "only 14 are left for training"),
     (lambda f: f.drop(index=[5, 9]).assign(date=lambda g: g["date"].where(g.index != 20, "2001-09-17")), [],
      "cannot infer a regular frequency|irregular timestamps"),
     (lambda f: f.assign(sales=f["sales"].where((f.index < 30) | (f.index > 45))), [],
@@ -176,6 +177,7 @@ def test_bad_inputs_are_one_line_errors(tmp_path, capsys, make, extra, message):
     (["--target", "x"], "choose columns of a --train FILE"),
     (["--valid", __file__], "takes no --valid file"),
     (["--dataset", "nile"], "invalid choice"),
+    (["--baselines", "naive", "prophet"], "unknown baseline 'prophet'"),
 ])
 def test_bad_options(capsys, argv, message):
     assert message in error_of(capsys, ["train", "forecast", *argv])
@@ -185,10 +187,10 @@ def test_predict_needs_a_full_lookback(tmp_path, capsys):
     data = write(tmp_path, series())
     out = tmp_path / "run"
     assert main(["train", "forecast", "--train", data, "--target", "sales", "--out", str(out), *TINY,
-                 "--max-steps", "2"]) == 0
+                 "--max-steps", "2", "--baselines", "naive", "seasonal_naive"]) == 0
     capsys.readouterr()
-    short = write(tmp_path, series().iloc[:8], "short.csv")
-    assert "the model reads the last 12" in error_of(capsys, ["predict", "--checkpoint", str(out / "best.safetensors"),
+    short = write(tmp_path, series().iloc[:6], "short.csv")
+    assert "the model reads the last 8" in error_of(capsys, ["predict", "--checkpoint", str(out / "best.safetensors"),
                                                               short])
 
 

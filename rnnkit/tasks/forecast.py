@@ -23,7 +23,7 @@ from ..data.timeseries import Series, need_pandas, read_series
 from ..data.tsdatasets import DATASETS, dataset_help, need_statsmodels
 from ..data.windows import Scaler, Split, windows
 from ..errors import UserError
-from ..models.baselines import make_baselines
+from ..models.baselines import BASELINES, make_baselines, one_blas_thread
 from ..models.forecaster import CELLS, DECODERS, Forecaster, ForecasterConfig, pinball_loss
 from ..train import (StepOutput, TensorBatches, Trainer, TrainConfig, load_checkpoint, restore_model, save_checkpoint,
                      seed_everything)
@@ -68,6 +68,8 @@ class Options(contract.TaskOptions):
     dropout: float = option(0.0, "dropout between layers and before the head", "model")
     decoder: str = option("direct", "direct: all steps from the last state; seq2seq: a recurrent decoder",
                           "model", choices=DECODERS)
+    baselines: list[str] = option(BASELINES, "classical forecasts in the table, fitted on the history "
+                                  "before the test part", "model", metavar="NAME")
     quantiles: bool = option(True, "predict the 10th, 50th and 90th percentiles (pinball loss): an 80 per cent interval", "model")
     minutes: float | None = option(3.0, "wall-clock budget for training", "training")
     epochs: int = option(300, "passes over the training windows, if the budget lasts", "training")
@@ -93,6 +95,10 @@ class Options(contract.TaskOptions):
         if not 0 < self.test_fraction < 0.5:
             raise UserError(f"option test_fraction must be in (0, 0.5), got {self.test_fraction}")
         contract.check_rate("dropout", self.dropout)
+        unknown = sorted(set(self.baselines) - set(BASELINES))
+        if unknown or not self.baselines:
+            raise UserError(f"unknown baseline {unknown[0]!r}; expected some of {', '.join(BASELINES)}" if unknown
+                            else "--baselines needs at least one name")
         if self.train is None and (self.target or self.covariates or self.time_column):
             raise UserError("--target, --covariates and --time-column choose columns of a --train FILE; "
                             "a built-in --dataset has its own")
@@ -126,7 +132,7 @@ def run(o: Options) -> int:
     data = {"name": series.name, "columns": list(series.columns), "time_column": series.time_column,
             "freq": series.freq, "season": series.season, "lookback": lookback, "horizon": o.horizon,
             "relative": o.relative, "scaler": scaler.to_dict(), "test_fraction": o.test_fraction,
-            "val_fraction": o.val_fraction, "max_gap": o.max_gap, "resample": o.resample}
+            "val_fraction": o.val_fraction, "max_gap": o.max_gap, "resample": o.resample, "baselines": list(o.baselines)}
     config = ForecasterConfig(len(series.columns), o.horizon, o.cell, o.hidden_size, o.num_layers, o.dropout,
                               QUANTILES if o.quantiles else (), o.decoder)
     model = Forecaster(config)
@@ -214,9 +220,10 @@ def evaluate_series(model: Forecaster, data: dict, series: Series, split: Split)
     forecasts = {"rnn": point}
     table = {"rnn": scores(actual, point, scale, interval)}
     described = {"rnn": f"{model.config.num_layers} x {model.config.hidden_size} {model.config.cell}"}
-    for baseline in make_baselines(season):
-        baseline.fit(y[:split.valid])
-        forecasts[baseline.name] = baseline.rolling(y, starts, h)
+    for baseline in make_baselines(season, data.get("baselines", BASELINES)):
+        with one_blas_thread():
+            baseline.fit(y[:split.valid])
+            forecasts[baseline.name] = baseline.rolling(y, starts, h)
         table[baseline.name] = scores(actual, forecasts[baseline.name], scale)
         described[baseline.name] = getattr(baseline, "description", "") or baseline.name
     best = min((m for m in table if m != "rnn"), key=lambda m: table[m]["mase"])
