@@ -45,7 +45,8 @@ def series(n=84, seed=0):
     t = np.arange(n)
     lead = rng.standard_normal(n + 1)
     return pd.DataFrame({"date": pd.date_range("2000-01-01", periods=n, freq="QS").strftime("%Y-%m-%d"),
-                         "sales": 50 + 0.3 * t + 5 * np.sin(2 * np.pi * t / 4) + lead[:-1] + 0.2 * rng.standard_normal(n),
+                         "sales": 50 + 0.3 * t + 5 * np.sin(2 * np.pi * t / 4) + lead[:-1]
+                         + 0.2 * rng.standard_normal(n),
                          "ads": lead[1:]})
 
 

@@ -11,8 +11,8 @@ What happens to a table, in order (each step documented in its function):
   unless ``resample`` averages each period;
 * a non-numeric cell is an error naming its line; ``inf`` counts as missing;
 * missing values inside the series are interpolated linearly (a run longer than ``max_gap``, by
-  default one season, is an error); rows before the first and after the last target value are dropped; a covariate's edge gaps
-  take the nearest value. Every count goes to ``notes``.
+  default one season, is an error); rows before the first and after the last target value are dropped;
+  a covariate's edge gaps take the nearest value. Every count goes to ``notes``.
 Splitting, scaling and windows live in ``rnnkit.data.windows``; built-in sets in ``rnnkit.data.tsdatasets``.
 Needs pandas (it comes with statsmodels, the ``forecast`` extra).
 """
@@ -119,7 +119,8 @@ def read_series(source, target: str | None = None, covariates: tuple[str, ...] =
     values = values.sort_index()
     if values.index.has_duplicates:
         dup = values.index[values.index.duplicated()][0]
-        raise UserError(f"{name}: timestamp {stamp(dup)} appears more than once in column {time!r}; one row per time step")
+        raise UserError(f"{name}: timestamp {stamp(dup)} appears more than once in column {time!r}; "
+                        "one row per time step")
     notes = []
     if numeric_time:
         values, step = numeric_grid(values, time, name, notes)
@@ -311,8 +312,8 @@ def fill_gaps(values, target, max_gap, name, notes):
         run, start = longest_run(gaps)
         if run > max_gap:
             raise UserError(f"{name}: column {column!r} has {run} missing values in a row from "
-                            f"{stamp(values.index[start])} (more than --max-gap {max_gap}); fill them yourself or raise "
-                            "--max-gap")
+                            f"{stamp(values.index[start])} (more than --max-gap {max_gap}); fill them yourself or "
+                            "raise --max-gap")
         if gaps.all():
             raise UserError(f"{name}: column {column!r} has no values")
         filled = series.interpolate(method="linear", limit_area="inside").ffill().bfill()

@@ -7,7 +7,8 @@ read the target only; covariates are the RNN's advantage.
 
 * naive: the last value.  seasonal naive: the value one season before.
 * ETS (statsmodels ``ETSModel``): error, trend (none, additive, damped) and seasonality (none, additive,
-  multiplicative for positive data) chosen by AICc, as Hyndman et al.'s ``ets()``.
+  multiplicative for positive data) chosen by AICc, as Hyndman et al.'s ``ets()``; for seasons over 24
+  the initial states come from the heuristic of Hyndman et al. (2008) instead of the likelihood.
 * ARIMA (statsmodels ``ARIMA``): differencing d by repeated KPSS tests, seasonal differencing D when the
   STL seasonal strength exceeds 0.64, then a stepwise search by AIC over p, q <= 3 and seasonal P, Q <= 1
   (the rules of Hyndman & Khandakar's ``auto.arima``); a constant or drift when d + D <= 1.
@@ -85,8 +86,10 @@ class ETS:
             seasons += ["add", "mul"] if positive else ["add"]
         for error, (trend, damped), seasonal in itertools.product(
                 ["add", "mul"] if positive else ["add"], [(None, False), ("add", False), ("add", True)], seasons):
+            long = seasonal and self.season > MAX_SEASONAL_TERMS   # 52 initial weekly states: start heuristically
             yield dict(error=error, trend=trend, damped_trend=damped, seasonal=seasonal,
-                       seasonal_periods=self.season if seasonal else None)
+                       seasonal_periods=self.season if seasonal else None,
+                       initialization_method="heuristic" if long else "estimated")
 
     def fit(self, history: np.ndarray) -> "ETS":
         statsmodels_tsa()
@@ -105,7 +108,8 @@ class ETS:
             raise UserError("no ETS model could be fitted to the training history")
         _, self.spec, self.params = best
         s = self.spec
-        self.description = (f"ETS({s['error'][0].upper()},{'N' if not s['trend'] else 'Ad' if s['damped_trend'] else 'A'},"
+        trend = "N" if not s["trend"] else "Ad" if s["damped_trend"] else "A"
+        self.description = (f"ETS({s['error'][0].upper()},{trend},"
                             f"{(s['seasonal'] or 'N')[0].upper()})")
         return self
 

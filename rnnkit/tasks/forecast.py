@@ -70,7 +70,8 @@ class Options(contract.TaskOptions):
                           "model", choices=DECODERS)
     baselines: list[str] = option(BASELINES, "classical forecasts in the table, fitted on the history "
                                   "before the test part", "model", metavar="NAME")
-    quantiles: bool = option(True, "predict the 10th, 50th and 90th percentiles (pinball loss): an 80 per cent interval", "model")
+    quantiles: bool = option(True, "predict the 10th, 50th and 90th percentiles (pinball loss): an 80 per cent "
+                                   "interval", "model")
     minutes: float | None = option(3.0, "wall-clock budget for training", "training")
     epochs: int = option(300, "passes over the training windows, if the budget lasts", "training")
     patience: int | None = option(40, "stop after this many epochs without a better validation loss", "training")
@@ -132,7 +133,8 @@ def run(o: Options) -> int:
     data = {"name": series.name, "columns": list(series.columns), "time_column": series.time_column,
             "freq": series.freq, "season": series.season, "lookback": lookback, "horizon": o.horizon,
             "relative": o.relative, "scaler": scaler.to_dict(), "test_fraction": o.test_fraction,
-            "val_fraction": o.val_fraction, "max_gap": o.max_gap, "resample": o.resample, "baselines": list(o.baselines)}
+            "val_fraction": o.val_fraction, "max_gap": o.max_gap, "resample": o.resample,
+            "baselines": list(o.baselines)}
     config = ForecasterConfig(len(series.columns), o.horizon, o.cell, o.hidden_size, o.num_layers, o.dropout,
                               QUANTILES if o.quantiles else (), o.decoder)
     model = Forecaster(config)
