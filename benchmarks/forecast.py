@@ -35,7 +35,7 @@ def machine() -> dict:
             "load_1_5_15": [round(x, 2) for x in os.getloadavg()]}
 
 
-def measure(series: str, extra: list[str]) -> dict:
+def measure(series: str, extra: list[str], name: str) -> dict:
     before = machine()
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
@@ -43,8 +43,8 @@ def measure(series: str, extra: list[str]) -> dict:
             raise SystemExit("training failed")
         wall = time.perf_counter() - start
         report = json.loads((Path(out) / "forecast.json").read_text())
-        shutil.copyfile(Path(out) / "forecast.png", RESULTS / f"forecast-{series}.png")
-    return {**report, "options": extra, "wall_s_including_baselines": round(wall, 1), "before": before,
+        shutil.copyfile(Path(out) / "forecast.png", RESULTS / f"forecast-{name}.png")
+    return {**report, "options": extra, "niced": os.nice(0), "wall_s_including_baselines": round(wall, 1), "before": before,
             "after": machine(), "rnnkit": rnnkit.__version__, "torch": torch.__version__,
             "python": platform.python_version(), "threads": torch.get_num_threads(), "cpus": os.cpu_count(),
             "note": "2-core machine shared with other engineers' niced processes; load averages above"}
@@ -62,7 +62,7 @@ def summary() -> str:
         r = json.loads(path.read_text())
         m = r["metrics"]
         cells = [f"{m[k]['mase']:.3f}" if k in m else "" for k in METHODS]
-        lines.append(f"| {r['series']} | {r['split']['test_origins']} | " + " | ".join(cells)
+        lines.append(f"| {path.stem[len('forecast-'):]} | {r['split']['test_origins']} | " + " | ".join(cells)
                      + f" | {m['rnn'].get('coverage', float('nan')):.2f} | {'yes' if r['rnn_beats_all'] else 'NO'} "
                      f"| {r['training']['seconds']} |")
     return "\n".join(lines) + "\n"
@@ -75,11 +75,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("series", nargs="?", help="a built-in series (rnnkit train forecast --help lists them)")
     parser.add_argument("--summary", action="store_true", help="write forecast-results.md from the JSON files")
+    parser.add_argument("--tag", default="", help="suffix of the result files (forecast-SERIES-TAG.json)")
     args = parser.parse_args(own)
     RESULTS.mkdir(exist_ok=True)
     if args.series:
-        row = measure(args.series, extra)
-        (RESULTS / f"forecast-{args.series}.json").write_text(json.dumps(row, indent=1) + "\n")
+        name = args.series + (f"-{args.tag}" if args.tag else "")
+        row = measure(args.series, extra, name)
+        (RESULTS / f"forecast-{name}.json").write_text(json.dumps(row, indent=1) + "\n")
         print(f"{args.series}: " + ", ".join(f"{k} {v['mase']:.3f}" for k, v in row["metrics"].items())
               + f" (MASE); RNN best: {row['rnn_beats_all']}")
     if args.summary:

@@ -110,7 +110,7 @@ def plot_png(result: Evaluation) -> bytes:
     t = np.asarray(series.time if not hasattr(series.time, "to_numpy") else series.time.to_numpy())
     fig, ax = plt.subplots(figsize=(10, 4))
     ax.plot(t[begin:first], y[begin:first], color="0.3", lw=1, label="history")
-    ax.plot(t[first:], y[first:], color="black", lw=1.5, label="test part")
+    ax.plot(t[first - 1:], y[first - 1:], color="black", lw=1.5, label="test part")
     best = r["best_baseline"]
     for n, i in enumerate(range(0, len(result.starts), h)):
         steps = t[result.starts[i] + np.arange(h)]
