@@ -46,7 +46,8 @@ def measure(series: str, extra: list[str], name: str) -> dict:
         shutil.copyfile(Path(out) / "forecast.png", RESULTS / f"forecast-{name}.png")
     return {**report, "options": extra, "niced": os.nice(0), "wall_s_including_baselines": round(wall, 1), "before": before,
             "after": machine(), "rnnkit": rnnkit.__version__, "torch": torch.__version__,
-            "python": platform.python_version(), "threads": torch.get_num_threads(), "cpus": os.cpu_count(),
+            "python": platform.python_version(), "cpus": os.cpu_count(),
+            "training_threads": "the task's --threads (default 1) unless given in options",
             "note": "2-core machine shared with other engineers' niced processes; load averages above"}
 
 
