@@ -22,6 +22,7 @@ TASKS = {
     "adding": ("rnnkit.tasks.adding", "the adding problem (Hochreiter & Schmidhuber 1997): sum two marked numbers"),
     "copy": ("rnnkit.tasks.copy", "the copy/memory task (Arjovsky et al. 2016): recall symbols after a delay of T steps"),
     "charlm": ("rnnkit.tasks.charlm", "character-level language model: learn a text, then sample from it"),
+    "forecast": ("rnnkit.tasks.forecast", "time-series forecasting, with naive, seasonal naive, ETS and ARIMA beside it"),
     "classify": ("rnnkit.tasks.classify", "text classification: read a text, predict its label"),
     "tag": ("rnnkit.tasks.tag", "sequence tagging: one tag per token (part of speech, BIO entities)"),
 }
