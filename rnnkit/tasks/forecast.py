@@ -25,8 +25,7 @@ from ..data.windows import Scaler, Split, windows
 from ..errors import UserError
 from ..models.baselines import BASELINES, make_baselines, one_blas_thread
 from ..models.forecaster import CELLS, DECODERS, Forecaster, ForecasterConfig, pinball_loss
-from ..train import (StepOutput, TensorBatches, Trainer, TrainConfig, load_checkpoint, restore_model, save_checkpoint,
-                     seed_everything)
+from ..train import (StepOutput, TensorBatches, Trainer, TrainConfig, load_checkpoint, restore_model, save_checkpoint)
 from ..train.forecast_metrics import mase_scale, scores
 from ..train.optim import SCHEDULES
 from . import contract, forecast_report
@@ -135,7 +134,7 @@ def train_and_report(o: Options) -> int:
     out = Path(o.out)
     if o.plot:
         forecast_report.check_matplotlib()
-    seed_everything(o.seed)
+    contract.start(o)   # --out checked before any work, then seeded
     series = load_series(o)
     lookback = o.lookback or default_lookback(series.season, o.horizon)
     split = Split.make(len(series), lookback, o.horizon, o.test_fraction, o.val_fraction, series.name)

@@ -177,7 +177,7 @@ def check_value(name: str, value, kind: type, where: str) -> None:
     where = f"{where} " if where else ""
     if typing.get_origin(kind) is list:
         item = typing.get_args(kind)[0]
-        if not isinstance(value, list) or not all(isinstance(v, item) for v in value):
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, item) for v in value):   # a tuple default too
             raise UserError(f"option {name} {where}must be a list of {item.__name__}, got {value!r}")
         return
     ok = isinstance(value, kind) and not (kind is not bool and isinstance(value, bool))
