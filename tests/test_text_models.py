@@ -46,7 +46,8 @@ def test_crf_partition_viterbi_and_score_equal_brute_force(K, lengths):
         assert torch.allclose(best_scores[b], scores[best])
         some = torch.randint(0, K, (T,))
         some[n:] = 0
-        assert torch.allclose(crf.score(emissions[b:b + 1], some[None], mask[b:b + 1])[0], scores[tuple(some[:n].tolist())])
+        one = crf.score(emissions[b:b + 1], some[None], mask[b:b + 1])[0]
+        assert torch.allclose(one, scores[tuple(some[:n].tolist())])
 
 
 def test_crf_probabilities_sum_to_one_and_nll_is_their_negative_log():

@@ -208,7 +208,8 @@ def test_tag_conllu_learns_upos_and_predict_fills_the_column(tmp_path, capsys):
 def test_tag_builtin_data(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["train", "tag", "--max-steps", "10", "--out", str(out), *TINY_TAG]) == 0
-    assert {"PARAM", "LOCAL", "ATTR", "CLASS"} <= set(load_checkpoint(out / "best.safetensors").config["vocabs"]["tags"])
+    tags = load_checkpoint(out / "best.safetensors").config["vocabs"]["tags"]
+    assert {"PARAM", "LOCAL", "ATTR", "CLASS"} <= set(tags)
     assert "on the" in capsys.readouterr().out
 
 
@@ -267,3 +268,6 @@ def test_unknown_labels_in_the_evaluation_file_are_reported(tmp_path, capsys):
     line = error_of(capsys, ["evaluate", "--checkpoint", str(out / "best.safetensors"), "--data", other])
     assert "labels the checkpoint does not know: 'meh'" in line
     assert "evaluate needs --data" in error_of(capsys, ["evaluate", "--checkpoint", str(out / "best.safetensors")])
+    png = tmp_path / "cm.png"
+    assert main(["evaluate", "--checkpoint", str(out / "best.safetensors"), "--data", train, "--png", str(png)]) == 0
+    assert "accuracy" in capsys.readouterr().out and png.stat().st_size > 1000

@@ -50,9 +50,9 @@ ROLE_TAGS = ("FUNC", "CLASS", "PARAM", "ATTR", "MODULE", "LOCAL", "GLOBAL", "BUI
 # the source of the tagging set: modules of many styles, parsed in this order
 ROLE_MODULES = ("argparse", "ast", "bisect", "calendar", "configparser", "csv", "dataclasses", "difflib",
                 "enum", "fractions", "functools", "gettext", "glob", "heapq", "inspect", "ipaddress", "json/decoder",
-                "json/encoder", "logging/__init__", "netrc", "numbers", "optparse", "pathlib/_local", "pprint",
+                "json/encoder", "logging/__init__", "netrc", "numbers", "optparse", "pathlib", "pprint",
                 "queue", "random", "sched", "shlex", "shutil", "statistics", "string", "tabnanny", "textwrap",
-                "threading", "tokenize", "traceback", "typing", "uuid", "weakref", "zipfile/__init__")
+                "threading", "tokenize", "traceback", "typing", "uuid", "weakref", "zipfile")
 
 
 def stdlib_dir() -> Path:
@@ -192,11 +192,17 @@ def tag_source(source: str) -> list[tuple[list[str], list[str]]]:
     return sentences
 
 
-def python_roles() -> list[tuple[list[str], list[str]]]:
-    """The tagged logical lines of ROLE_MODULES, file by file."""
+def source_file(name: str) -> Path:
+    """The file of a stdlib module: NAME.py, else NAME/__init__.py (pathlib and zipfile became packages)."""
+    path = stdlib_dir() / f"{name}.py"
+    return path if path.is_file() else stdlib_dir() / name / "__init__.py"
+
+
+def python_roles(modules=ROLE_MODULES) -> list[tuple[list[str], list[str]]]:
+    """The tagged logical lines of ``modules``, file by file."""
     sentences = []
-    for name in ROLE_MODULES:
-        path = stdlib_dir() / f"{name}.py"
+    for name in modules:
+        path = source_file(name)
         if path.is_file():
             try:
                 sentences += tag_source(path.read_text(encoding="utf-8"))

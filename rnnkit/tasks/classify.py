@@ -43,13 +43,15 @@ class Options(contract.TaskOptions):
     max_tokens: int = option(20000, "vocabulary size, padding and unknown included", "data")
     max_length: int = option(400, "tokens read per text (the rest is cut)", "data")
     lowercase: bool = option(True, "lowercase the text first", "data")
-    cell: str = option("lstm", "recurrent cell", "model", choices=tuple(sorted(CELLS)))
+    cell: str = option("gru", "recurrent cell", "model", choices=tuple(sorted(CELLS)))
     embedding_dim: int = option(128, "token embedding size", "model")
     hidden_size: int = option(128, "units per layer and direction", "model")
     num_layers: int = option(1, "stacked recurrent layers", "model")
     bidirectional: bool = option(True, "read the text in both directions", "model")
     pooling: str = option("max", "how the states become one vector", "model", choices=POOLINGS)
     dropout: float = option(0.3, "dropout on embeddings, between layers and before the output", "model")
+    patience: int | None = option(3, "stop after this many epochs without a better validation accuracy",
+                                  "training")
     out: str = option("runs/classify", "directory for checkpoints, history and figures", "output")
 
     def __post_init__(self):

@@ -195,7 +195,8 @@ def save_confusion_png(matrix, labels: list[str], path: Path) -> str | None:
         return None
     size = max(4.0, 0.6 * len(labels) + 2)
     fig, ax = plt.subplots(figsize=(size, size))
-    ConfusionMatrixDisplay(np.asarray(matrix), display_labels=labels).plot(ax=ax, colorbar=False, xticks_rotation="vertical")
+    display = ConfusionMatrixDisplay(np.asarray(matrix), display_labels=labels)
+    display.plot(ax=ax, colorbar=False, xticks_rotation="vertical")
     ax.set_title("confusion matrix (rows: true, columns: predicted)")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -57,7 +57,7 @@ def add_options(parser: argparse.ArgumentParser, cls) -> None:
         elif typing.get_origin(kind) is list:   # list[str]: one or more values, e.g. --text a.txt b.txt
             kwargs.update(nargs="+", type=typing.get_args(kind)[0], metavar=meta.get("metavar", "VALUE"))
         else:
-            kwargs.update(type=kind, metavar=kind.__name__.upper())
+            kwargs.update(type=kind, metavar=meta.get("metavar") or kind.__name__.upper())
             if meta.get("choices"):
                 kwargs.update(choices=meta["choices"], metavar="{" + ",".join(map(str, meta["choices"])) + "}")
         groups[meta["group"]].add_argument("--" + f.name.replace("_", "-"), **kwargs)

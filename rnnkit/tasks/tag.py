@@ -44,7 +44,7 @@ class Options(contract.TaskOptions):
                          choices=("upos", "xpos", "deprel", "lemma", "feats", "head", "deps", "misc"))
     lowercase: bool = option(True, "lowercase words for the word embedding (characters keep their case)", "data")
     max_word_chars: int = option(20, "characters of a word the character encoder reads", "data")
-    cell: str = option("lstm", "recurrent cell", "model", choices=tuple(sorted(CELLS)))
+    cell: str = option("gru", "recurrent cell", "model", choices=tuple(sorted(CELLS)))
     word_dim: int = option(100, "word embedding size", "model")
     char_encoder: str = option("cnn", "character encoder of each word", "model", choices=CHAR_ENCODERS)
     char_dim: int = option(32, "character embedding size", "model")
@@ -175,8 +175,8 @@ def metrics(sentences, predicted: list[list[str]], vocabs: Vocabs) -> dict:
         except ImportError:
             raise UserError("span F1 needs seqeval: pip install 'rnnkit[text]'") from None
         gold = [tags for _, tags in sentences]
-        m.update(span_precision=float(precision_score(gold, predicted)), span_recall=float(recall_score(gold, predicted)),
-                 span_f1=float(f1_score(gold, predicted)))
+        m.update(span_precision=float(precision_score(gold, predicted)),
+                 span_recall=float(recall_score(gold, predicted)), span_f1=float(f1_score(gold, predicted)))
     return m
 
 
@@ -245,18 +245,13 @@ def evaluate_file(ck, path: str, png: str | None = None) -> dict:
 
 def predict(ck, source: str, stream) -> None:
     """CoNLL-U in: the same CoNLL-U with the column filled. Token lines in (the first field is the token,
-    blank lines between sentences): "token<TAB>tag" lines out. A .txt file: one sentence per line, tokens
-    separated by spaces."""
+    any others are ignored, blank lines between sentences): "token<TAB>tag" lines out. To tag a plain
+    sentence, put one token per line (e.g. ``tr ' ' '\\n'``)."""
     model, vocabs, o = load(ck)
     text = read_source(source)
-    fmt = o.get("format", "auto")
-    fmt = tag_format(source, text) if fmt == "auto" or source == "-" and fmt == "columns" else fmt
-    if source.endswith(".txt"):
-        sentences = [(line.split(), []) for line in text.splitlines() if line.strip()]
-    elif fmt == "conllu":
+    if tag_format(source, text) == "conllu":   # the input's own format, whatever the training file's was
         return predict_conllu(model, vocabs, o.get("column", "upos"), text, source, stream)
-    else:
-        sentences = read_columns(source, text, tagged=False)
+    sentences = read_columns(source, text, tagged=False)
     tags = names(predict_tags(model, [vocabs.example(tokens) for tokens, _ in sentences]), vocabs) if sentences else []
     for (tokens, _), row in zip(sentences, tags):
         stream.write("".join(f"{w}\t{t}\n" for w, t in zip(tokens, row)) + "\n")
