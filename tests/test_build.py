@@ -134,3 +134,25 @@ def test_rnnkit_data_is_reachable_after_import_rnnkit():
     code = "import rnnkit; print(rnnkit.data.Vocabulary.__name__)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.strip() == "Vocabulary", out.stderr
+
+
+def test_a_stale_lock_from_a_killed_build_is_removed_not_waited_on(tmp_path, monkeypatch):
+    """torch's build lock has no timeout: a build killed midway left ``build/lock`` and every later build of the same
+    key waited forever, silently. Holding rnnkit's own lock (released by the kernel when a process dies), a
+    leftover torch lock is stale and is removed."""
+    from torch.utils import cpp_extension
+    monkeypatch.setenv("RNNKIT_CACHE", str(tmp_path))
+    directory = build.build_dir("fake", ("lstm.cpp",), build.FLAGS)
+    (directory / "build").mkdir(parents=True)
+    (directory / "build" / "lock").write_text("")   # what a killed build leaves
+
+    def fake_load(name, sources, extra_cflags, build_directory, verbose):
+        lock = Path(build_directory) / "lock"
+        if lock.exists():   # the real cpp_extension.load would wait here forever
+            raise AssertionError("a stale lock was left in place")
+        (Path(build_directory) / f"{name}.so").write_bytes(b"a library")
+        return "the module"
+
+    monkeypatch.setattr(cpp_extension, "load", fake_load)
+    assert build.load_or_build("fake", ("lstm.cpp",), build.FLAGS) == "the module"
+    assert (directory / "fake.so").read_bytes() == b"a library"

@@ -20,6 +20,7 @@ language-standard flag is left alone.
 """
 from __future__ import annotations
 
+import fcntl
 import functools
 import hashlib
 import importlib.util
@@ -179,10 +180,27 @@ def load_or_build(name: str, sources: tuple[str, ...], flags: list[str]):
         return _IMPORTED[str(library)]
     if library.exists():
         return import_library(name, library)
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / "build.flock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)   # one build per key; the kernel releases it if this process dies
+        if library.exists():   # another process built it while we waited
+            return import_library(name, library)
+        return build(name, sources, flags, directory, library)
+
+
+def build(name: str, sources: tuple[str, ...], flags: list[str], directory: Path, library: Path):
+    """Compile into ``directory`` (the caller holds its build lock)."""
     from torch.utils import cpp_extension
 
     work = directory / "build"
     work.mkdir(parents=True, exist_ok=True)
+    # torch's own lock file has no timeout: one left by a killed build would make this wait forever.
+    # Holding the lock above, no other rnnkit process is building here, so such a file is stale.
+    stale = work / "lock"
+    if stale.exists():
+        print(f"rnnkit: removing a stale build lock left by an interrupted build ({stale})", file=sys.stderr,
+              flush=True)
+        stale.unlink(missing_ok=True)
     (directory / "key.json").write_text(json.dumps(key(name, sources, flags), indent=1, sort_keys=True) + "\n")
     start = time.perf_counter()
     print(f"rnnkit: building native kernels {name!r} (once; cached in {directory})", file=sys.stderr, flush=True)
