@@ -2,7 +2,9 @@
 
     rnnkit train TASK [--config FILE.toml] [--option value ...]
     rnnkit generate --checkpoint PATH [--prime TEXT] [--length N] [--temperature T] [--top-k K] [--seed S]
-    rnnkit evaluate --checkpoint PATH --text FILE [FILE ...]
+    rnnkit evaluate --checkpoint PATH --text FILE [FILE ...]                 (charlm)
+    rnnkit evaluate --checkpoint PATH (--src F --tgt F | --data TSV) [--beam K] [--json]   (seq2seq)
+    rnnkit predict --checkpoint PATH [--beam K] [FILE|-] [--attention-png PNG]     (seq2seq)
     rnnkit info
     rnnkit bench [...]
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from .errors import UserError
 from .tasks import TASKS, load_task
@@ -26,7 +29,8 @@ def task_list() -> str:
 def top_parser() -> Parser:
     parser = Parser(prog="rnnkit", description="Recurrent neural networks on PyTorch", epilog=task_list(),
                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,generate,evaluate,info,bench}")
+    sub = parser.add_subparsers(dest="command", required=True,
+                                metavar="{train,generate,evaluate,predict,info,bench}")
     sub.add_parser("train", help="train a task: rnnkit train TASK [--config FILE.toml] [--option value ...]",
                    add_help=False)
     gen = sub.add_parser("generate", help="sample text from a charlm checkpoint, printed as it is produced")
@@ -37,9 +41,15 @@ def top_parser() -> Parser:
                      help="softmax temperature; lower is more conservative, 0 is greedy (default: 0.8)")
     gen.add_argument("--top-k", type=int, default=0, help="sample among the k likeliest characters (0: all)")
     gen.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same text")
-    ev = sub.add_parser("evaluate", help="loss, bits per character and perplexity of a charlm on a text")
-    ev.add_argument("--checkpoint", required=True, metavar="PATH", help="a charlm checkpoint (.safetensors)")
-    ev.add_argument("--text", required=True, nargs="+", metavar="FILE", help="UTF-8 text file(s)")
+    ev = sub.add_parser("evaluate", help="a checkpoint's metrics: charlm on --text, seq2seq on --src/--tgt or --data")
+    ev.add_argument("--checkpoint", required=True, metavar="PATH", help="a charlm or seq2seq checkpoint (.safetensors)")
+    ev.add_argument("--text", nargs="+", metavar="FILE", help="charlm: UTF-8 text file(s)")
+    add_seq2seq_arguments(ev, evaluate=True)
+    pred = sub.add_parser("predict", help="seq2seq: one output line per input line (stdin or FILE)")
+    pred.add_argument("--checkpoint", required=True, metavar="PATH", help="a seq2seq checkpoint (.safetensors)")
+    pred.add_argument("input", nargs="?", metavar="FILE", help="source sentences, one a line (default or -: stdin)")
+    pred.add_argument("--attention-png", metavar="PNG", help="write the first sentence's attention map (matplotlib)")
+    add_seq2seq_arguments(pred, evaluate=False)
     sub.add_parser("info", help="versions, threads, cells and the backend each uses")
     bench = sub.add_parser("bench", help="time the cells and backends")
     try:
@@ -49,6 +59,26 @@ def top_parser() -> Parser:
     else:
         add_arguments(bench)
     return parser
+
+
+def add_seq2seq_arguments(parser, evaluate: bool) -> None:
+    """The seq2seq options of evaluate and predict: data files (evaluate) and decoding."""
+    if evaluate:
+        parser.add_argument("--src", metavar="FILE", help="seq2seq: source sentences, one a line")
+        parser.add_argument("--tgt", metavar="FILE", help="seq2seq: reference translations, line-aligned")
+        parser.add_argument("--data", metavar="FILE", help="seq2seq: source<TAB>reference pairs")
+        parser.add_argument("--json", action="store_true", help="print one JSON object of metrics, nothing else")
+    parser.add_argument("--beam", type=int, default=1, help="seq2seq: beam width (1: greedy, the default)")
+    parser.add_argument("--alpha", type=float, help="seq2seq: length penalty exponent (default: as trained)")
+    parser.add_argument("--max-len-a", type=float, help="seq2seq: at most a * source length + b output tokens")
+    parser.add_argument("--max-len-b", type=float, help="seq2seq: see --max-len-a")
+
+
+def checkpoint_task(path: str) -> str | None:
+    from .train import load_checkpoint
+    if not Path(path).is_file():
+        raise UserError(f"checkpoint not found: {path}")
+    return load_checkpoint(path).config.get("task")
 
 
 def train(argv: list[str]) -> int:
@@ -90,6 +120,11 @@ def generate(args) -> int:
 def evaluate(args) -> int:
     from .data.text import read_texts
     from .tasks import charlm
+    if checkpoint_task(args.checkpoint) == "seq2seq":
+        from .tasks import seq2seq
+        return seq2seq.evaluate_command(args)
+    if not args.text:
+        raise UserError("evaluate a charlm checkpoint on --text FILE [FILE ...]")
     model, vocab = charlm.load_model(args.checkpoint)
     text = read_texts(args.text)
     r = charlm.evaluate(model, vocab, text)
@@ -116,6 +151,12 @@ def main(argv: list[str] | None = None) -> int:
             return generate(args)
         elif args.command == "evaluate":
             return evaluate(args)
+        elif args.command == "predict":
+            from .tasks import seq2seq
+            if checkpoint_task(args.checkpoint) != "seq2seq":
+                raise UserError(f"predict reads seq2seq checkpoints; {args.checkpoint} is not one "
+                                "(rnnkit generate samples from a charlm)")
+            return seq2seq.predict_command(args)
         return 0
     except UserError as e:
         print(f"rnnkit: error: {e}", file=sys.stderr)

@@ -16,6 +16,7 @@ from ..errors import UserError
 TASKS = {
     "adding": ("rnnkit.tasks.adding", "the adding problem (Hochreiter & Schmidhuber 1997): sum two marked numbers"),
     "charlm": ("rnnkit.tasks.charlm", "character-level language model: learn a text, then sample from it"),
+    "seq2seq": ("rnnkit.tasks.seq2seq", "sequence to sequence with attention: translation, addition, dates"),
 }
 
 

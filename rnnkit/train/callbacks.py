@@ -19,8 +19,8 @@ def improved(value: float, best: float | None, mode: str) -> bool:
 
 
 def mode_for(metric: str) -> str:
-    """'max' for accuracies, 'min' for losses and the rest."""
-    return "max" if "acc" in metric else "min"
+    """'max' for accuracies and scores (exact match, BLEU, chrF), 'min' for losses and the rest."""
+    return "max" if any(k in metric for k in ("acc", "exact", "bleu", "chrf")) else "min"
 
 
 class EarlyStopping:
