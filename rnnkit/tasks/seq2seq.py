@@ -76,7 +76,8 @@ class Options:
                                         "instead of the true one in training", "training")
     eval_every: int | None = option(None, "also validate every N updates (default: once per epoch)", "training")
     select: str = option("auto", "validation metric that picks the best checkpoint (auto: exact match for "
-                                 "built-in data, else BLEU)", "training", choices=SELECT)
+                                 "built-in data, chrF for --tokens chars, BLEU for words)", "training",
+                         choices=SELECT)
     seed: int = option(0, "random seed", "training")
     beam: int = option(1, "beam width of the final test decoding (1: greedy)", "output")
     alpha: float = option(0.0, "length penalty exponent (GNMT form ((5 + n) / 6) ** alpha)", "output")
@@ -248,7 +249,10 @@ def run(o: Options) -> int:
         config = o.model_config(len(src_vocab), len(tgt_vocab))
     model = Seq2Seq(config)
     sacrebleu_ok = "bleu" in scores(["a"], ["a"])
-    select = o.select if o.select != "auto" else ("exact" if test is not None or not sacrebleu_ok else "bleu")
+    select = o.select
+    if select == "auto":   # BLEU is 0 for one-word outputs: character-level text is judged by chrF
+        select = "exact" if test is not None or not sacrebleu_ok else "chrf" if o.tokens == "chars" else "bleu"
+
     if select in ("bleu", "chrf") and not sacrebleu_ok:
         raise UserError(f"--select {select} needs sacrebleu: pip install 'rnnkit[seq2seq]'")
     if not sacrebleu_ok:
