@@ -63,6 +63,14 @@ def next_log_probs(model, prev: torch.Tensor, state, memory):
     return logits.log_softmax(-1), state, weights
 
 
+def force_eos(lp: torch.Tensor, rows: list[bool]) -> torch.Tensor:
+    """Only EOS is possible in the rows marked (a sentence's last allowed step)."""
+    if any(rows):
+        forced = torch.tensor(rows)[:, None] & (torch.arange(lp.shape[1]) != EOS)
+        lp = lp.masked_fill(forced, float("-inf"))
+    return lp
+
+
 def check(beam: int, alpha: float, penalty: str) -> None:
     if beam < 1:
         raise ValueError(f"beam width must be at least 1, got {beam}")
@@ -85,9 +93,7 @@ def greedy(model, src: torch.Tensor, lengths: torch.Tensor, max_len_a: float = 2
     done, result = [False] * B, [None] * B
     for t in range(1, max(limits) + 1):
         lp, state, w = next_log_probs(model, prev, state, memory)
-        lp = lp.cpu().double()
-        forced = torch.tensor([t >= n for n in limits])           # the last step allowed: EOS only
-        lp = torch.where(forced[:, None] & (torch.arange(lp.shape[1]) != EOS), float("-inf"), lp)
+        lp = force_eos(lp.cpu(), [t >= n for n in limits])
         best, prev = lp.max(-1)
         logp += best
         tokens.append(prev)
@@ -116,8 +122,7 @@ def beam_search(model, src: torch.Tensor, lengths: torch.Tensor, beam: int = 5, 
     memory, state = model.encode(src, lengths)
     rows = torch.arange(B, device=src.device).repeat_interleave(K)
     memory, state = memory.repeat(K), reorder_state(state, rows)
-    scores = torch.full((B, K), float("-inf"), dtype=torch.float64)   # summed log-probabilities
-    scores[:, 0] = 0.0                                   # one open hypothesis per sentence at the start
+    scores = None                                        # (B, K) summed log-probabilities
     prev = torch.full((B * K,), BOS, dtype=torch.long, device=src.device)
     history = torch.zeros(B * K, 0, dtype=torch.long)    # tokens so far
     att = None                                           # (B*K, t, S) attention so far
@@ -125,16 +130,20 @@ def beam_search(model, src: torch.Tensor, lengths: torch.Tensor, beam: int = 5, 
     done = [False] * B
     for t in range(1, max(limits) + 1):
         lp, state, w = next_log_probs(model, prev, state, memory)
-        lp, V = lp.cpu().double(), lp.shape[1]
-        forced = torch.tensor([t >= n for n in limits]).repeat_interleave(K)
-        lp = torch.where(forced[:, None] & (torch.arange(V) != EOS), float("-inf"), lp)
-        cand = (scores.view(B, K, 1) + lp.view(B, K, V)).view(B, K * V)
-        top, idx = cand.topk(K, dim=1)                   # (B, K), best first
-        origin = (idx // V + torch.arange(B)[:, None] * K).tolist()
-        token = (idx % V).tolist()
+        lp = force_eos(lp.cpu(), [t >= n for n in limits for _ in range(K)])
+        if scores is None:   # one open hypothesis per sentence at the start; float64 for a float64 model
+            scores = torch.full((B, K), float("-inf"), dtype=lp.dtype)
+            scores[:, 0] = 0.0
+        # the best K of all K * V extensions are among each hypothesis's own best K
+        k = min(K, lp.shape[1])
+        row_lp, row_tok = lp.topk(k, dim=1)                                  # (B*K, k)
+        cand = (scores.view(B, K, 1) + row_lp.view(B, K, k)).view(B, K * k)
+        top, idx = cand.topk(K, dim=1)                                       # (B, K), best first
+        origin = (idx // k + torch.arange(B)[:, None] * K).tolist()
+        token = row_tok.view(B, K * k).gather(1, idx).tolist()
         top_l = top.tolist()
         w_all = None if w is None else w.float().cpu()
-        new_scores = torch.full((B, K), float("-inf"), dtype=torch.float64)
+        new_scores = torch.full((B, K), float("-inf"), dtype=scores.dtype)
         new_rows = torch.zeros(B, K, dtype=torch.long)
         new_tok = torch.full((B, K), EOS, dtype=torch.long)
         for b in range(B):
