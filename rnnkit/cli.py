@@ -14,6 +14,7 @@ prints one line ``rnnkit: error: ...`` and exits with status 2.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -48,7 +49,6 @@ def top_parser() -> Parser:
     pred = sub.add_parser("predict", help="seq2seq: one output line per input line (stdin or FILE)")
     pred.add_argument("--checkpoint", required=True, metavar="PATH", help="a seq2seq checkpoint (.safetensors)")
     pred.add_argument("input", nargs="?", metavar="FILE", help="source sentences, one a line (default or -: stdin)")
-    pred.add_argument("--attention-png", metavar="PNG", help="write the first sentence's attention map (matplotlib)")
     add_seq2seq_arguments(pred, evaluate=False)
     sub.add_parser("info", help="versions, threads, cells and the backend each uses")
     bench = sub.add_parser("bench", help="time the cells and backends")
@@ -68,10 +68,23 @@ def add_seq2seq_arguments(parser, evaluate: bool) -> None:
         parser.add_argument("--tgt", metavar="FILE", help="seq2seq: reference translations, line-aligned")
         parser.add_argument("--data", metavar="FILE", help="seq2seq: source<TAB>reference pairs")
         parser.add_argument("--json", action="store_true", help="print one JSON object of metrics, nothing else")
+    parser.add_argument("--attention-png", metavar="PNG", help="seq2seq: draw the first sentence's attention map")
     parser.add_argument("--beam", type=int, default=1, help="seq2seq: beam width (1: greedy, the default)")
     parser.add_argument("--alpha", type=float, help="seq2seq: length penalty exponent (default: as trained)")
     parser.add_argument("--max-len-a", type=float, help="seq2seq: at most a * source length + b output tokens")
     parser.add_argument("--max-len-b", type=float, help="seq2seq: see --max-len-a")
+
+
+def seq2seq_evaluate(args) -> int:
+    from .tasks import seq2seq
+    from .train import load_checkpoint
+    if bool(args.src) != bool(args.tgt) or bool(args.src) == bool(args.data):
+        raise UserError("evaluate a seq2seq checkpoint on --src F --tgt F (parallel files) or --data F (TSV)")
+    m = seq2seq.evaluate_file(load_checkpoint(args.checkpoint), args.src or args.data, args.attention_png,
+                              tgt=args.tgt, beam=args.beam, alpha=args.alpha, max_len_a=args.max_len_a,
+                              max_len_b=args.max_len_b)
+    print(json.dumps(m) if args.json else seq2seq.report(m))
+    return 0
 
 
 def checkpoint_task(path: str) -> str | None:
@@ -121,8 +134,7 @@ def evaluate(args) -> int:
     from .data.text import read_texts
     from .tasks import charlm
     if checkpoint_task(args.checkpoint) == "seq2seq":
-        from .tasks import seq2seq
-        return seq2seq.evaluate_command(args)
+        return seq2seq_evaluate(args)
     if not args.text:
         raise UserError("evaluate a charlm checkpoint on --text FILE [FILE ...]")
     model, vocab = charlm.load_model(args.checkpoint)
@@ -152,11 +164,15 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "evaluate":
             return evaluate(args)
         elif args.command == "predict":
-            from .tasks import seq2seq
             if checkpoint_task(args.checkpoint) != "seq2seq":
                 raise UserError(f"predict reads seq2seq checkpoints; {args.checkpoint} is not one "
                                 "(rnnkit generate samples from a charlm)")
-            return seq2seq.predict_command(args)
+            from .tasks import seq2seq
+            from .train import load_checkpoint
+            decode = dict(alpha=args.alpha, max_len_a=args.max_len_a, max_len_b=args.max_len_b)
+            seq2seq.predict(load_checkpoint(args.checkpoint), args.input, sys.stdout, beam=args.beam,
+                            png=args.attention_png, **decode)
+            return 0
         return 0
     except UserError as e:
         print(f"rnnkit: error: {e}", file=sys.stderr)

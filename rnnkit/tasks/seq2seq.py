@@ -40,6 +40,8 @@ class Options:
     valid_src: str | None = option(None, "validation sources (default: a seeded 10%% of the training pairs)", "data")
     valid_tgt: str | None = option(None, "validation targets, with --valid-src", "data")
     valid: str | None = option(None, "validation pairs as a TSV file", "data")
+    val_fraction: float = option(0.1, "share of the training pairs held out for validation when none are given",
+                                 "data")
     builtin: str = option("addition", "generated data when no files are given", "data", choices=("addition", "dates"))
     train_size: int = option(50000, "generated training pairs", "data")
     digits: int = option(3, "addition: the most digits of each number", "data")
@@ -50,12 +52,12 @@ class Options:
     reverse_source: bool = option(False, "read each source backwards (Sutskever et al. 2014; the Keras addition "
                                          "example reverses its input)", "data")
     cell: str = option("gru", "recurrent cell of encoder and decoder", "model", choices=tuple(sorted(RNN_LAYERS)))
-    hidden_size: int = option(256, "units per layer (and per direction in the encoder)", "model")
+    hidden_size: int = option(128, "units per layer (and per direction in the encoder)", "model")
     num_layers: int = option(1, "encoder layers", "model")
     decoder_layers: int = option(1, "decoder layers", "model")
     embedding_dim: int = option(64, "token embedding size", "model")
     bidirectional: bool = option(True, "bidirectional encoder", "model")
-    attention: str = option("additive", "additive (Bahdanau), general/dot (Luong), none (2014 encoder-decoder)",
+    attention: str = option("general", "additive (Bahdanau), general/dot (Luong), none (2014 encoder-decoder)",
                             "model", choices=ATTENTIONS)
     input_feed: bool = option(False, "feed the last attentional vector into the decoder (Luong; general/dot)",
                               "model")
@@ -68,6 +70,7 @@ class Options:
     batch_size: int = option(128, "sentence pairs per batch", "training")
     optimizer: str = option("adam", "optimizer", "training", choices=tuple(sorted(OPTIMIZERS)))
     lr: float = option(3e-3, "peak learning rate", "training")
+    weight_decay: float = option(0.0, "weight decay", "training")
     schedule: str = option("cosine", "learning-rate schedule (cosine spans --minutes)", "training", choices=SCHEDULES)
     warmup_steps: int = option(50, "linear warmup updates", "training")
     clip_norm: float = option(1.0, "clip the global gradient norm (0: off)", "training")
@@ -75,6 +78,8 @@ class Options:
     sampling_ratio: float = option(0.0, "scheduled sampling: chance of feeding the model's own previous token "
                                         "instead of the true one in training", "training")
     eval_every: int | None = option(None, "also validate every N updates (default: once per epoch)", "training")
+    patience: int | None = option(None, "stop after this many validations without a better --select metric",
+                                  "training")
     select: str = option("auto", "validation metric that picks the best checkpoint (auto: exact match for "
                                  "built-in data, chrF for --tokens chars, BLEU for words)", "training",
                          choices=SELECT)
@@ -105,8 +110,14 @@ class Options:
         for name in ("dropout", "label_smoothing", "sampling_ratio"):
             if not 0 <= getattr(self, name) < 1:
                 raise UserError(f"option {name} must be in [0, 1), got {getattr(self, name)}")
-        if self.lr <= 0 or self.clip_norm < 0 or self.alpha < 0 or (self.minutes is not None and self.minutes <= 0):
-            raise UserError("options lr and minutes must be positive, clip_norm and alpha not negative")
+        if not 0 < self.val_fraction < 0.5:
+            raise UserError(f"option val_fraction must be in (0, 0.5), got {self.val_fraction}")
+        if self.patience is not None and self.patience < 1:
+            raise UserError(f"option patience must be a positive integer, got {self.patience}")
+        if Path(self.out).exists() and not Path(self.out).is_dir():
+            raise UserError(f"--out {self.out} exists and is not a directory")
+        if self.weight_decay < 0 or self.lr <= 0 or self.clip_norm < 0 or self.alpha < 0 or (self.minutes is not None and self.minutes <= 0):
+            raise UserError("options lr and minutes must be positive; clip_norm, alpha, weight_decay not negative")
         try:
             self.model_config(5, 5)
         except ValueError as e:
@@ -128,7 +139,7 @@ def load_pairs(o: Options):
         if o.valid_src or o.valid:
             valid = parallel.read_parallel(o.valid_src, o.valid_tgt) if o.valid_src else parallel.read_tsv(o.valid)
         else:
-            train, valid = parallel.split_pairs(train, 0.1, o.seed)
+            train, valid = parallel.split_pairs(train, o.val_fraction, o.seed)
         return train, valid, None, f"{o.src} → {o.tgt}" if o.src else o.train
     if o.builtin == "addition":
         parts = generated.addition_splits(o.train_size, 1000, o.test_size, o.digits, False, o.seed)
@@ -260,7 +271,7 @@ def run(o: Options) -> int:
               "(pip install 'rnnkit[seq2seq]' for BLEU and chrF)", file=sys.stderr)
     train_config = TrainConfig(
         epochs=o.epochs, max_steps=o.max_steps, max_minutes=o.minutes, optimizer=o.optimizer, lr=o.lr,
-        schedule=o.schedule, warmup_steps=o.warmup_steps, min_lr_ratio=0.02, clip_norm=o.clip_norm or None,
+        weight_decay=o.weight_decay, patience=o.patience, schedule=o.schedule, warmup_steps=o.warmup_steps, min_lr_ratio=0.02, clip_norm=o.clip_norm or None,
         eval_every=o.eval_every, monitor=f"val_{select}", seed=o.seed, verbose=0 if o.quiet else 1, out_dir=str(out))
     print(f"seq2seq: {len(train):,} training and {len(valid):,} validation pairs of {source}; vocabularies "
           f"{len(tr.src_vocab)} / {len(tr.tgt_vocab)} {o.tokens}; {sum(p.numel() for p in model.parameters()):,} "
@@ -299,85 +310,98 @@ def load_model(path: str) -> tuple[Seq2Seq, Translator, dict]:
     ck = load_checkpoint(path)
     if ck.config.get("task") != "seq2seq":
         raise UserError(f"{path} is a checkpoint of task {ck.config.get('task')!r}, not of a seq2seq model")
+    return checkpoint_model(ck)
+
+
+# ---- rnnkit evaluate / rnnkit predict (the task contract's evaluate_file, report, predict) ----------
+
+def decode_options(options: dict, **given) -> dict:
+    """Decoding settings: those given (not None), else those the model was trained with."""
+    defaults = {"alpha": 0.0, "penalty": "gnmt", "max_len_a": 2.0, "max_len_b": 10.0}
+    return {k: given[k] if given.get(k) is not None else options.get(k, d) for k, d in defaults.items()}
+
+
+def checkpoint_model(ck) -> tuple[Seq2Seq, Translator, dict]:
+    """The model, translator and training options of a loaded seq2seq checkpoint."""
     try:
         model, tr = Seq2Seq(Seq2SeqConfig(**ck.config["model"])), Translator.from_dict(ck.config)
     except (KeyError, TypeError, ValueError) as e:
-        raise UserError(f"checkpoint {path} has a malformed seq2seq config ({e})") from None
+        raise UserError(f"checkpoint {ck.path} has a malformed seq2seq config ({e})") from None
     restore_model(model, ck)
     return model.eval(), tr, ck.config.get("options", {})
 
 
-# ---- rnnkit evaluate / rnnkit predict ---------------------------------------------------------------
-
-def decode_options(args, options: dict) -> dict:
-    """Decoding settings: the command line's, else those the model was trained with."""
-    return {k: getattr(args, k, None) if getattr(args, k, None) is not None else options.get(k, default)
-            for k, default in (("alpha", 0.0), ("penalty", "gnmt"), ("max_len_a", 2.0), ("max_len_b", 10.0))}
-
-
-def evaluate_command(args) -> int:
-    """``rnnkit evaluate --checkpoint CK (--src F --tgt F | --data TSV) [--beam K] [--json]``."""
-    if bool(args.src) != bool(args.tgt) or bool(args.src) == bool(args.data):
-        raise UserError("evaluate a seq2seq checkpoint on --src F --tgt F (parallel files) or --data F (TSV)")
-    if args.beam < 1:
-        raise UserError(f"--beam must be at least 1, got {args.beam}")
-    model, tr, options = load_model(args.checkpoint)
-    pairs = parallel.read_parallel(args.src, args.tgt) if args.src else parallel.read_tsv(args.data)
-    result = evaluate_pairs(model, tr, pairs, args.beam, **decode_options(args, options))
-    if args.json:
-        print(json.dumps(result))
-    else:
-        print(f"{result['sentences']:,} sentences, beam {args.beam}: exact match {result['exact']:.2f}%"
-              + (f", BLEU {result['bleu']:.2f}, chrF {result['chrf']:.2f}" if "bleu" in result else
-                 " (install sacrebleu for BLEU and chrF: pip install 'rnnkit[seq2seq]')"))
-    return 0
+def evaluate_file(ck, path: str, png: str | None = None, *, tgt: str | None = None, beam: int = 1,
+                  **decode) -> dict:
+    """BLEU, chrF and exact match (percent) on ``path`` (a TSV of pairs), or on sources ``path`` with
+    references ``tgt``; ``png`` draws the first sentence's attention."""
+    if beam < 1:
+        raise UserError(f"--beam must be at least 1, got {beam}")
+    png_path = check_png(png)
+    model, tr, options = checkpoint_model(ck)
+    pairs = parallel.read_parallel(path, tgt) if tgt else parallel.read_tsv(path)
+    hyps = translate(model, tr, [s for s, _ in pairs], beam, **decode_options(options, **decode))
+    if png_path:
+        plot_attention(model, tr, pairs[0][0], hyps[0], png_path)
+    result = {**scores([tr.text(h.tokens) for h in hyps], [t for _, t in pairs]), "sentences": len(pairs)}
+    return {**result, "beam": beam}
 
 
-def predict_command(args) -> int:
-    """``rnnkit predict --checkpoint CK [--beam K] [FILE|-] [--attention-png PNG]``: one hypothesis a line."""
-    if args.beam < 1:
-        raise UserError(f"--beam must be at least 1, got {args.beam}")
-    plt = None
-    if args.attention_png:
-        png = Path(args.attention_png)
-        if png.suffix.lower() != ".png" or not png.parent.is_dir():
-            raise UserError(f"--attention-png needs a .png path in an existing directory, got {png}")
-        try:
-            import matplotlib
-            matplotlib.use("Agg")
-            import matplotlib.pyplot as plt
-        except ImportError:
-            raise UserError("--attention-png needs matplotlib: pip install 'rnnkit[plot]'") from None
-    model, tr, options = load_model(args.checkpoint)
-    if model.config.attention == "none" and args.attention_png:
-        raise UserError("this model has no attention (trained with --attention none): no map to draw")
-    if args.input in (None, "-"):
-        lines = sys.stdin.read().splitlines()
-    else:
-        lines = parallel.read_lines(args.input)
-    hyps = translate(model, tr, lines, args.beam, **decode_options(args, options))
+def report(m: dict) -> str:
+    return (f"{m['sentences']:,} sentences, beam {m['beam']}: exact match {m['exact']:.2f}%"
+            + (f", BLEU {m['bleu']:.2f}, chrF {m['chrf']:.2f}" if "bleu" in m else
+               " (BLEU and chrF need sacrebleu: pip install 'rnnkit[seq2seq]')"))
+
+
+def predict(ck, source: str | None, stream, *, beam: int = 1, png: str | None = None, **decode) -> None:
+    """One output line per input line of ``source`` (a file, or - / None for standard input)."""
+    if beam < 1:
+        raise UserError(f"--beam must be at least 1, got {beam}")
+    png_path = check_png(png)
+    model, tr, options = checkpoint_model(ck)
+    lines = sys.stdin.read().splitlines() if source in (None, "-") else parallel.read_lines(source)
+    hyps = translate(model, tr, lines, beam, **decode_options(options, **decode))
     for h in hyps:
-        print(tr.text(h.tokens))
-    if plt is not None and hyps:
-        plot_attention(plt, tr, lines[0], hyps[0], args.attention_png)
-        print(f"rnnkit: attention map of the first sentence written to {args.attention_png}", file=sys.stderr)
-    return 0
+        stream.write(tr.text(h.tokens) + "\n")
+    if png_path and hyps:
+        plot_attention(model, tr, lines[0], hyps[0], png_path)
+        print(f"rnnkit: attention map of the first sentence written to {png_path}", file=sys.stderr)
 
 
-def plot_attention(plt, tr: Translator, sentence: str, hyp, path: str) -> None:
-    """A heatmap of hyp.attention (target tokens × source tokens), rows summing to 1."""
+def check_png(png: str | None) -> Path | None:
+    """Validated before any work: a .png path in an existing directory, matplotlib installed."""
+    if png is None:
+        return None
+    path = Path(png)
+    if path.suffix.lower() != ".png" or not path.parent.is_dir():
+        raise UserError(f"the attention map needs a .png path in an existing directory, got {png}")
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise UserError("the attention map needs matplotlib: pip install 'rnnkit[plot]'") from None
+    return path
+
+
+def plot_attention(model: Seq2Seq, tr: Translator, sentence: str, hyp, path: Path) -> None:
+    """A heatmap of hyp.attention (output tokens × source tokens); each row sums to 1."""
+    if model.config.attention == "none":
+        raise UserError("this model has no attention (trained with --attention none): no map to draw")
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
     src = parallel.tokenize(sentence, tr.tokens)
     src = (src[::-1] if tr.reverse_source else src) + ["</s>"]
     tgt = tr.tgt_vocab.decode(hyp.tokens) + ["</s>"]
     weights = hyp.attention[:len(tgt), :len(src)].numpy()
-    fig, ax = plt.subplots(figsize=(1 + 0.35 * len(src), 1 + 0.35 * len(tgt)))
+    label = (lambda t: repr(t)[1:-1]) if tr.tokens == "chars" else (lambda t: t)
+    fig, ax = plt.subplots(figsize=(1.5 + 0.3 * len(src), 1.2 + 0.3 * len(tgt)))
     ax.imshow(weights, cmap="Greys", vmin=0, vmax=1)
-    ax.set_xticks(range(len(src)), [repr(t)[1:-1] if tr.tokens == "chars" else t for t in src], rotation=90)
-    ax.set_yticks(range(len(tgt)), [repr(t)[1:-1] if tr.tokens == "chars" else t for t in tgt])
+    ax.set_xticks(range(len(src)), [label(t) for t in src], rotation=90)
+    ax.set_yticks(range(len(tgt)), [label(t) for t in tgt])
     ax.set_xlabel("source")
     ax.set_ylabel("output")
     fig.tight_layout()
-    tmp = Path(path).with_name(f".{Path(path).name}.tmp.png")
+    tmp = path.with_name(f".{path.name}.tmp.png")
     fig.savefig(tmp, dpi=120)
     plt.close(fig)
     tmp.replace(path)
