@@ -2,9 +2,11 @@
 
     rnnkit train TASK [--config FILE.toml] [--option value ...]
     rnnkit generate --checkpoint PATH [--prime TEXT] [--length N] [--temperature T] [--top-k K] [--seed S]
-    rnnkit evaluate --checkpoint PATH --text FILE [FILE ...]                 (charlm)
+    rnnkit evaluate --checkpoint PATH --data FILE [--json]   (charlm also: --text FILE [FILE ...])
     rnnkit evaluate --checkpoint PATH (--src F --tgt F | --data TSV) [--beam K] [--json]   (seq2seq)
+    rnnkit predict --checkpoint PATH [FILE|-]
     rnnkit predict --checkpoint PATH [--beam K] [FILE|-] [--attention-png PNG]     (seq2seq)
+    rnnkit predict --checkpoint PATH [--beam K] IMAGE [IMAGE ...] [--attention-png PNG]   (caption)
     rnnkit info
     rnnkit bench [...]
 
@@ -30,8 +32,7 @@ def task_list() -> str:
 def top_parser() -> Parser:
     parser = Parser(prog="rnnkit", description="Recurrent neural networks on PyTorch", epilog=task_list(),
                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True,
-                                metavar="{train,generate,evaluate,predict,info,bench}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,generate,evaluate,predict,info,bench}")
     sub.add_parser("train", help="train a task: rnnkit train TASK [--config FILE.toml] [--option value ...]",
                    add_help=False)
     gen = sub.add_parser("generate", help="sample text from a charlm checkpoint, printed as it is produced")
@@ -42,14 +43,19 @@ def top_parser() -> Parser:
                      help="softmax temperature; lower is more conservative, 0 is greedy (default: 0.8)")
     gen.add_argument("--top-k", type=int, default=0, help="sample among the k likeliest characters (0: all)")
     gen.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same text")
-    ev = sub.add_parser("evaluate", help="a checkpoint's metrics: charlm on --text, seq2seq on --src/--tgt or --data")
-    ev.add_argument("--checkpoint", required=True, metavar="PATH", help="a charlm or seq2seq checkpoint (.safetensors)")
+    ev = sub.add_parser("evaluate", help="a checkpoint's metrics on a labelled file (charlm: on a text)")
+    ev.add_argument("--checkpoint", required=True, metavar="PATH", help="a checkpoint (.safetensors)")
+    ev.add_argument("--data", metavar="FILE", help="labelled data in the task's training format")
     ev.add_argument("--text", nargs="+", metavar="FILE", help="charlm: UTF-8 text file(s)")
+    ev.add_argument("--json", action="store_true", help="print one JSON object (metric names to values), nothing else")
+    ev.add_argument("--png", metavar="FILE", help="classify: also save the confusion matrix as a PNG")
+    ev.add_argument("--images", metavar="DIR", help="caption: the folder of the images named in --data")
     add_seq2seq_arguments(ev, evaluate=True)
-    pred = sub.add_parser("predict", help="seq2seq: one output line per input line (stdin or FILE)")
-    pred.add_argument("--checkpoint", required=True, metavar="PATH", help="a seq2seq checkpoint (.safetensors)")
-    pred.add_argument("input", nargs="?", metavar="FILE", help="source sentences, one a line (default or -: stdin)")
-    add_seq2seq_arguments(pred, evaluate=False)
+    pr = sub.add_parser("predict", help="predictions of a checkpoint for unlabelled input, one per line")
+    pr.add_argument("--checkpoint", required=True, metavar="PATH", help="a checkpoint (.safetensors)")
+    pr.add_argument("input", nargs="*", metavar="FILE",
+                    help="input file, or - for standard input (default); caption: one or more image files")
+    add_seq2seq_arguments(pr, evaluate=False)
     sub.add_parser("info", help="versions, threads, cells and the backend each uses")
     bench = sub.add_parser("bench", help="time the cells and backends")
     try:
@@ -66,10 +72,9 @@ def add_seq2seq_arguments(parser, evaluate: bool) -> None:
     if evaluate:
         parser.add_argument("--src", metavar="FILE", help="seq2seq: source sentences, one a line")
         parser.add_argument("--tgt", metavar="FILE", help="seq2seq: reference translations, line-aligned")
-        parser.add_argument("--data", metavar="FILE", help="seq2seq: source<TAB>reference pairs")
-        parser.add_argument("--json", action="store_true", help="print one JSON object of metrics, nothing else")
-    parser.add_argument("--attention-png", metavar="PNG", help="seq2seq: draw the first sentence's attention map")
-    parser.add_argument("--beam", type=int, default=1, help="seq2seq: beam width (1: greedy, the default)")
+    parser.add_argument("--attention-png", metavar="PNG", help="seq2seq: draw the first sentence's attention map; "
+                        "caption: the attended regions for each word over the first image")
+    parser.add_argument("--beam", type=int, default=1, help="seq2seq, caption: beam width (1: greedy, the default)")
     parser.add_argument("--alpha", type=float, help="seq2seq: length penalty exponent (default: as trained)")
     parser.add_argument("--max-len-a", type=float, help="seq2seq: at most a * source length + b output tokens")
     parser.add_argument("--max-len-b", type=float, help="seq2seq: see --max-len-a")
@@ -131,15 +136,25 @@ def generate(args) -> int:
 
 
 def evaluate(args) -> int:
+    task = checkpoint_task(args.checkpoint)
+    if task == "seq2seq":
+        return seq2seq_evaluate(args)
+    if task == "caption":
+        from .tasks import caption
+        return caption.evaluate_command(args)
+    if (args.data is None) == (args.text is None):
+        raise UserError("evaluate needs --data FILE (or, for a charlm, --text FILE ...), not both")
+    if args.data is not None:
+        from .tasks.contract import evaluate_command
+        return evaluate_command(args.checkpoint, args.data, args.json, args.png)
     from .data.text import read_texts
     from .tasks import charlm
-    if checkpoint_task(args.checkpoint) == "seq2seq":
-        return seq2seq_evaluate(args)
-    if not args.text:
-        raise UserError("evaluate a charlm checkpoint on --text FILE [FILE ...]")
     model, vocab = charlm.load_model(args.checkpoint)
     text = read_texts(args.text)
     r = charlm.evaluate(model, vocab, text)
+    if args.json:
+        print(json.dumps(r))
+        return 0
     unknown = len(vocab.unknown(text))
     print(f"{r['characters']:,} characters: loss {r['loss']:.4f} nats/char, {r['bpc']:.4f} bits/char, "
           f"perplexity {r['perplexity']:.3f}" + (f" ({unknown} distinct characters unseen in training)" if unknown else ""))
@@ -164,15 +179,22 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "evaluate":
             return evaluate(args)
         elif args.command == "predict":
-            if checkpoint_task(args.checkpoint) != "seq2seq":
-                raise UserError(f"predict reads seq2seq checkpoints; {args.checkpoint} is not one "
-                                "(rnnkit generate samples from a charlm)")
-            from .tasks import seq2seq
-            from .train import load_checkpoint
-            decode = dict(alpha=args.alpha, max_len_a=args.max_len_a, max_len_b=args.max_len_b)
-            seq2seq.predict(load_checkpoint(args.checkpoint), args.input, sys.stdout, beam=args.beam,
-                            png=args.attention_png, **decode)
-            return 0
+            task = checkpoint_task(args.checkpoint)
+            if task == "caption":
+                from .tasks import caption
+                return caption.predict_command(args)
+            if len(args.input) > 1:
+                raise UserError(f"predict reads one input file (or - for standard input), got {len(args.input)}")
+            source = args.input[0] if args.input else "-"
+            if task == "seq2seq":
+                from .tasks import seq2seq
+                from .train import load_checkpoint
+                decode = dict(alpha=args.alpha, max_len_a=args.max_len_a, max_len_b=args.max_len_b)
+                seq2seq.predict(load_checkpoint(args.checkpoint), None if source == "-" else source, sys.stdout,
+                                beam=args.beam, png=args.attention_png, **decode)
+                return 0
+            from .tasks.contract import predict_command
+            return predict_command(args.checkpoint, source)
         return 0
     except UserError as e:
         print(f"rnnkit: error: {e}", file=sys.stderr)

@@ -5,7 +5,8 @@ A task is a module with
 * ``Options``: a dataclass of fields made with ``options.option(default, help, group)``,
   validated in ``__post_init__`` (raise UserError),
 * ``run(options) -> int | None``: train and report; the return value is the exit status.
-Adding a task is one new module and one line below.
+Supervised tasks follow the shared contract of tasks/contract.py (options, data, training, evaluate,
+predict, one checkpoint). Adding a task is one new module (and its model in models/) and one line below.
 """
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ TASKS = {
     "adding": ("rnnkit.tasks.adding", "the adding problem (Hochreiter & Schmidhuber 1997): sum two marked numbers"),
     "charlm": ("rnnkit.tasks.charlm", "character-level language model: learn a text, then sample from it"),
     "seq2seq": ("rnnkit.tasks.seq2seq", "sequence to sequence with attention: translation, addition, dates"),
+    "classify": ("rnnkit.tasks.classify", "text classification: read a text, predict its label"),
+    "tag": ("rnnkit.tasks.tag", "sequence tagging: one tag per token (part of speech, BIO entities)"),
+    "caption": ("rnnkit.tasks.caption", "image captioning: a CNN encoder and a recurrent decoder with attention"),
 }
 
 

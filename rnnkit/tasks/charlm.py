@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from ..data.streams import StreamBatches
-from ..data.text import Vocabulary, read_texts
+from ..data.text import Vocabulary, read_text, read_texts
 from ..errors import UserError
 from ..models.charlm import RNN_LAYERS, CharLM, CharLMConfig, sample_next
 from ..train import StepOutput, Trainer, TrainConfig, load_checkpoint, restore_model, seed_everything
@@ -35,6 +35,9 @@ LN2 = math.log(2)
 class Options:
     text: list[str] | None = option(None, "UTF-8 text files to learn (default: the Python documentation topics "
                                           "in the standard library)", "data", metavar="FILE")
+    train: list[str] | None = option(None, "the same as --text (the name every task accepts)", "data", metavar="FILE")
+    valid: str | None = option(None, "a text to validate on (default: the last val_fraction of the text)", "data",
+                               metavar="FILE")
     val_fraction: float = option(0.1, "the last part of the text held out for validation", "data")
     cell: str = option("gru", "recurrent cell", "model", choices=tuple(sorted(RNN_LAYERS)))
     hidden_size: int = option(512, "units per layer", "model")
@@ -79,6 +82,8 @@ class Options:
                 raise UserError(f"option {name} must be in [0, 1), got {getattr(self, name)}")
         if self.lr <= 0 or self.clip_norm < 0 or (self.minutes is not None and self.minutes <= 0):
             raise UserError("options lr and minutes must be positive and clip_norm not negative")
+        if self.text and self.train:
+            raise UserError("pass the text as --text or as --train, not both")
         if self.embedding_dim < 1 and not self.onehot:
             raise UserError("option embedding_dim must be positive (or pass --onehot)")
 
@@ -112,8 +117,15 @@ def run(o: Options) -> int:
     seed_everything(o.seed)
     out = Path(o.out)
     resume = resume_path(o.out, o.resume)
-    text = read_texts(o.text or [])
-    train_text, val_text = split_text(text, o.val_fraction, o.batch_size * o.seq_len)
+    text = read_texts(o.text or o.train or [])
+    if o.valid:   # the user's validation text; all of the training text trains
+        train_text, val_text = text, read_text(o.valid)
+        if len(train_text) < o.batch_size * o.seq_len + 1 or len(val_text) < 2:
+            raise UserError(f"the text has {len(train_text)} characters and the validation text {len(val_text)}: "
+                            f"too short for one chunk of batch_size x seq_len = {o.batch_size * o.seq_len} "
+                            "characters (and 2 to validate on)")
+    else:
+        train_text, val_text = split_text(text, o.val_fraction, o.batch_size * o.seq_len)
     if resume is not None:   # model and vocabulary come from the checkpoint
         ck = load_checkpoint(resume)
         vocab, config = Vocabulary(tuple(ck.config["vocab"])), CharLMConfig(**ck.config["model"])
@@ -130,7 +142,8 @@ def run(o: Options) -> int:
         clip_norm=o.clip_norm or None, precision=o.precision, stateful=True,
         eval_every=o.eval_every, loss_metrics=("perplexity", "bpc"), seed=o.seed, verbose=0 if o.quiet else 1,
         out_dir=str(out))
-    source = ", ".join(o.text) if o.text else "the Python documentation topics (pydoc_data, standard library)"
+    files = o.text or o.train
+    source = ", ".join(files) if files else "the Python documentation topics (pydoc_data, standard library)"
     print(f"charlm: {len(text):,} characters of {source}; {len(vocab)} symbols; "
           f"{sum(p.numel() for p in model.parameters()):,} parameters ({config.num_layers} x {config.hidden_size} "
           f"{config.cell}); backend {model.rnn.backend}, {train_config.precision}", file=sys.stderr)

@@ -1,0 +1,206 @@
+"""The task contract, written once: every supervised task follows it.
+
+    rnnkit train TASK [--train FILE] [--valid FILE] [--minutes N] [--epochs N] [--out DIR] [options]
+    rnnkit evaluate --checkpoint CK --data FILE [--json]
+    rnnkit predict --checkpoint CK [FILE|-]
+
+A task module (tasks/classify.py, tasks/tag.py) declares ``Options`` as a
+subclass of ``TaskOptions`` (the shared options below, its own added) and
+provides:
+
+* ``run(options)``: read the data (``--train``, else its built-in set; with no
+  ``--valid`` a seeded ``val_fraction`` of it is held out), build its model,
+  call ``train(...)`` here, which runs the one Trainer, monitors validation
+  accuracy, prints it per epoch and reports the best checkpoint at the end;
+* ``evaluate(checkpoint, path, png) -> dict``: the task's metrics on a labelled
+  file (flat names to values; nested dicts for per-class figures);
+* ``report(metrics) -> str``: the same for people;
+* ``predict(checkpoint, path, stream)``: unlabelled input in, predictions out.
+
+The checkpoint (OUT/best.safetensors and OUT/last.safetensors) is the
+Trainer's: safetensors weights and a JSON header whose task config holds
+``task`` (the module's name), the model config, the vocabularies and label
+names, and the options: nothing else is needed to predict.
+"""
+from __future__ import annotations
+
+import json
+import math
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import UserError
+from ..train import Trainer, TrainConfig, load_checkpoint, restore_model, seed_everything
+from ..train.optim import OPTIMIZERS, SCHEDULES
+from .options import option
+
+
+@dataclass
+class TaskOptions:
+    """The options every task shares (a task redeclares a field to change its default)."""
+    train: str | None = option(None, "labelled training file (default: the task's built-in data)", "data",
+                               metavar="FILE")
+    valid: str | None = option(None, "labelled validation file (default: a seeded val_fraction of --train)",
+                               "data", metavar="FILE")
+    val_fraction: float = option(0.1, "share of the training data held out for validation when there is "
+                                      "no --valid", "data")
+    minutes: float | None = option(10.0, "wall-clock budget for training (the schedule spans it)", "training")
+    epochs: int = option(20, "passes over the training data, if the budget lasts", "training")
+    max_steps: int | None = option(None, "stop after this many updates", "training")
+    batch_size: int = option(32, "examples per batch", "training")
+    optimizer: str = option("adam", "optimizer", "training", choices=tuple(sorted(OPTIMIZERS)))
+    lr: float = option(2e-3, "peak learning rate", "training")
+    weight_decay: float = option(0.0, "weight decay", "training")
+    schedule: str = option("cosine", "learning-rate schedule (cosine spans --minutes when given)", "training",
+                           choices=SCHEDULES)
+    clip_norm: float = option(5.0, "clip the global gradient norm to this (0: off)", "training")
+    patience: int | None = option(None, "stop after this many epochs without a better validation accuracy",
+                                  "training")
+    seed: int = option(0, "random seed for the split, the weights and the order", "training")
+    out: str = option("runs/task", "directory for checkpoints, history and figures", "output")
+    quiet: bool = option(False, "no progress bar and no per-epoch lines, only the results", "output")
+
+    def __post_init__(self):
+        for name in ("train", "valid"):
+            path = getattr(self, name)
+            if path is not None and path != "-" and not Path(path).is_file():
+                raise UserError(f"--{name} file not found: {path}" if not Path(path).exists()
+                                else f"--{name} {path} is not a file")
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise UserError(f"option {name} must be a positive integer, got {getattr(self, name)}")
+        for name in ("max_steps", "patience"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise UserError(f"option {name} must be a positive integer, got {getattr(self, name)}")
+        if not 0 < self.val_fraction < 0.5:
+            raise UserError(f"option val_fraction must be in (0, 0.5), got {self.val_fraction}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise UserError(f"option lr must be a positive number, got {self.lr}")
+        if self.minutes is not None and not (math.isfinite(self.minutes) and self.minutes > 0):
+            raise UserError(f"option minutes must be a positive number, got {self.minutes}")
+        if not (math.isfinite(self.clip_norm) and self.clip_norm >= 0) or self.weight_decay < 0:
+            raise UserError("options clip_norm and weight_decay must not be negative")
+        if Path(self.out).exists() and not Path(self.out).is_dir():
+            raise UserError(f"--out {self.out} exists and is not a directory")
+
+
+def check_rate(name: str, value: float) -> None:
+    if not 0 <= value < 1:
+        raise UserError(f"option {name} must be in [0, 1), got {value}")
+
+
+def holdout(n: int, fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """(train, validation) indices: a seeded random ``fraction`` of range(n) is validation."""
+    n_val = int(round(n * fraction))
+    if n_val < 1 or n - n_val < 1:
+        raise UserError(f"{n} examples are too few to hold out {fraction:.0%} for validation; "
+                        "pass more data or a --valid file")
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
+    return sorted(order[n_val:]), sorted(order[:n_val])
+
+
+def check_labels(labels, known: list[str], path: str, what: str = "labels") -> None:
+    """UserError naming the labels of ``path`` that the model does not know."""
+    unknown = sorted(set(labels) - set(known))
+    if unknown:
+        shown = ", ".join(repr(u) for u in unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+        raise UserError(f"{path} has {what} the checkpoint does not know: {shown} "
+                        f"(it knows {', '.join(map(repr, known[:10]))}{'...' if len(known) > 10 else ''})")
+
+
+def train(model: torch.nn.Module, step, train_data, val_data, o: TaskOptions, task_config: dict) -> Trainer:
+    """The one training run of every task: validation accuracy chooses the best checkpoint."""
+    config = TrainConfig(epochs=o.epochs, max_steps=o.max_steps, max_minutes=o.minutes, optimizer=o.optimizer,
+                         lr=o.lr, weight_decay=o.weight_decay, schedule=o.schedule,
+                         warmup_steps=min(50, len(train_data)), min_lr_ratio=0.05, clip_norm=o.clip_norm or None,
+                         monitor="val_acc", patience=o.patience, seed=o.seed, verbose=0 if o.quiet else 1,
+                         out_dir=o.out)
+    trainer = Trainer(model, step, config, task_config={**task_config, "options": asdict(o)})
+    trainer.fit(train_data, val_data)
+    return trainer
+
+
+def best_row(trainer: Trainer) -> dict:
+    rows = [r for r in trainer.history.rows if r.get("val_acc") is not None]
+    return max(rows, key=lambda r: r["val_acc"]) if rows else {}
+
+
+def load_best(trainer: Trainer, model: torch.nn.Module) -> str:
+    """Load OUT/best.safetensors into ``model``; its path."""
+    path = str(Path(trainer.config.out_dir) / "best.safetensors")
+    restore_model(model, load_checkpoint(path))
+    return path
+
+
+def load_task_checkpoint(path: str):
+    """(task module, checkpoint) of a checkpoint written by any task."""
+    from . import load_task
+    if not Path(path).is_file():
+        raise UserError(f"checkpoint not found: {path}")
+    ck = load_checkpoint(path)
+    name = ck.config.get("task")
+    if not isinstance(name, str):
+        raise UserError(f"{path} holds no task name: it was not written by rnnkit train")
+    return load_task(name), ck
+
+
+# ---- rnnkit evaluate / rnnkit predict -------------------------------------------------------------
+
+def evaluate_command(checkpoint: str, data: list[str], as_json: bool, png: str | None) -> int:
+    task, ck = load_task_checkpoint(checkpoint)
+    if ck.config["task"] == "charlm":   # the language model predates the contract: its figures, same form
+        result, report = charlm_metrics(checkpoint, data), None
+    elif hasattr(task, "evaluate_file"):
+        result = task.evaluate_file(ck, data, png)
+        report = task.report
+    else:
+        raise UserError(f"task {ck.config['task']!r} cannot evaluate a data file")
+    if as_json:
+        print(json.dumps(result))
+    else:
+        print(report(result) if report else ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v:,}"
+                                                      for k, v in result.items()))
+    return 0
+
+
+def charlm_metrics(checkpoint: str, data: str) -> dict:
+    from ..data.text import read_text
+    from . import charlm
+    model, vocab = charlm.load_model(checkpoint)
+    return charlm.evaluate(model, vocab, read_text(data))
+
+
+def predict_command(checkpoint: str, source: str) -> int:
+    task, ck = load_task_checkpoint(checkpoint)
+    if not hasattr(task, "predict"):
+        hint = ": use rnnkit generate" if ck.config["task"] == "charlm" else ""
+        raise UserError(f"task {ck.config['task']!r} has no predict{hint}")
+    task.predict(ck, source, sys.stdout)
+    return 0
+
+
+def save_confusion_png(matrix, labels: list[str], path: Path) -> str | None:
+    """The confusion matrix as a PNG (scikit-learn's display); None with a note if matplotlib is missing."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        from sklearn.metrics import ConfusionMatrixDisplay
+    except ImportError:
+        print("rnnkit: note: the confusion-matrix PNG needs matplotlib: pip install 'rnnkit[plot]'", file=sys.stderr)
+        return None
+    size = max(4.0, 0.6 * len(labels) + 2)
+    fig, ax = plt.subplots(figsize=(size, size))
+    ConfusionMatrixDisplay(np.asarray(matrix), display_labels=labels).plot(ax=ax, colorbar=False, xticks_rotation="vertical")
+    ax.set_title("confusion matrix (rows: true, columns: predicted)")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    tmp.replace(path)
+    return str(path)
