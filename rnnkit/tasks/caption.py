@@ -215,6 +215,7 @@ def make_step(model: Captioner, cap: Captions, timer: dict):
             timer["validation"] += time.monotonic() - start
             return StepOutput(torch.tensor(total / tokens), None, n=len(batch.data), metrics=result)
         images, tgt_in, tgt_out = batch
+        timer["images"] += len(images)
         logits, _ = model(images, tgt_in)
         return StepOutput(sequence_loss(logits, tgt_out), None, n=len(images))
     return step
@@ -236,18 +237,20 @@ def run(o: Options) -> int:
                                lr=o.lr, weight_decay=o.weight_decay, schedule=o.schedule, warmup_steps=50,
                                min_lr_ratio=0.05, clip_norm=o.clip_norm or None, monitor=f"val_{select}",
                                patience=o.patience, seed=o.seed, verbose=0 if o.quiet else 1, out_dir=o.out)
-    timer = {"validation": 0.0}
+    timer = {"validation": 0.0, "images": 0}
     task_config = {"task": "caption", "model": config.to_dict(), **cap.to_dict(), "options": asdict(o)}
     trainer = Trainer(model, make_step(model, cap, timer), train_config, task_config=task_config)
     train_batches = imgdata.CaptionBatches(sets["train"].images, cap.ids(sets["train"]), o.batch_size, cap.mean,
                                            cap.std, shuffle=True)
+    start = time.monotonic()
     trainer.fit(train_batches, ValidationSet(sets["valid"], cap))
+    fit_seconds = time.monotonic() - start
     best = max(trainer.history.rows, key=lambda r: r[f"val_{select}"])
     path = contract.load_best(trainer, model)
-    train_seconds = trainer.elapsed - timer["validation"]
+    train_seconds = fit_seconds - timer["validation"]   # updates and checkpoint writes, not validation decoding
     result = {"source": source, "best_step": best["step"], "updates": trainer.global_step,
               "train_minutes": round(trainer.elapsed / 60, 3),
-              "train_images_per_s": round(trainer.global_step * o.batch_size / max(train_seconds, 1e-9), 1),
+              "train_images_per_s": round(timer["images"] / train_seconds, 1),
               "options": asdict(o)}
     for name in ("valid", "test", "unseen"):
         if name in sets:
