@@ -65,6 +65,7 @@ def quality(name: str, train_args: list[str], test_src: str | None, test_tgt: st
                                         max_len_b=options["max_len_b"], alpha=options["alpha"])
         result["decode_seconds"] = round(time.monotonic() - t0, 2)
         result.update(test=f"{test_src} / {test_tgt}", beam=beam)
+        result["copy_source_baseline"] = seq2seq.scores([s for s, _ in pairs], [t for _, t in pairs])
     else:
         result = json.loads((out / "test.json").read_text())
     history = json.loads((out / "history.json").read_text())
