@@ -212,3 +212,13 @@ def test_next_log_probs_never_generates_pad_or_bos():
     lp, _, _ = next_log_probs(model, tgt[:, 0], state, memory)
     assert torch.all(lp[:, [PAD, BOS]] == float("-inf"))
     torch.testing.assert_close(lp.exp().sum(-1), torch.ones(len(lp), dtype=lp.dtype))
+
+
+def test_search_runs_without_dropout_and_restores_the_mode():
+    model = make_model(seed=11, attention="general", dropout=0.5)
+    src, lengths, _ = batch(seed=12)
+    expected = [h.tokens for h in greedy(model, src, lengths)]      # make_model returns it in eval mode
+    model.train()
+    assert [h.tokens for h in greedy(model, src, lengths)] == expected
+    assert [h[0].tokens for h in beam_search(model, src, lengths, beam=1)] == expected
+    assert model.training

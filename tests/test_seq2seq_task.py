@@ -159,3 +159,19 @@ def test_addition_reaches_high_exact_match():
     assert code == 0, stderr
     result = json.loads(Path("/tmp/rnnkit-test-seq2seq-addition/test.json").read_text())
     assert result["exact"] > 95, result
+
+
+@pytest.mark.parametrize("tokens,shared", [("chars", False), ("words", True), ("subword", False), ("subword", True)])
+def test_translator_round_trips_and_survives_its_dict(tokens, shared):
+    if tokens == "subword":
+        pytest.importorskip("tokenizers")
+    pairs = [("the red house", "das rote Haus"), ("a red car", "ein rotes Auto"), ("the house", "das Haus")]
+    tr = parallel.Translator.learn(pairs, tokens, shared, reverse_source=True, subword_vocab=60)
+    assert (tr.src_vocab is tr.tgt_vocab) == shared
+    again = parallel.Translator.from_dict(json.loads(json.dumps(tr.to_dict())))   # as a checkpoint stores it
+    for s, t in pairs:
+        assert again.source_ids(s) == tr.source_ids(s) and again.target_ids(t) == tr.target_ids(t)
+        assert again.text(tr.target_ids(t)) == t                                   # detokenised exactly
+        assert tr.source_tokens(s) == tr.split(s, 0)[::-1]
+    if tokens == "subword":
+        assert len(tr.split("das rote Auto", 1)) < len("das rote Auto")            # pieces longer than characters

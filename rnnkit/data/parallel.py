@@ -19,7 +19,7 @@ import torch
 from ..errors import UserError
 
 SPECIALS = ("<pad>", "<unk>", "<s>", "</s>")   # ids 0..3: PAD, UNK, BOS, EOS (models.seq2seq)
-TOKENIZATIONS = ("chars", "words")
+TOKENIZATIONS = ("chars", "words", "subword")
 
 
 def read_lines(path: str | Path) -> list[str]:
@@ -79,6 +79,47 @@ def tokenize(text: str, kind: str) -> list[str]:
 
 def detokenize(tokens: list[str], kind: str) -> str:
     return "".join(tokens) if kind == "chars" else " ".join(tokens)
+
+
+class Subwords:
+    """A BPE subword vocabulary (Sennrich et al. 2016) learned with Hugging Face ``tokenizers``.
+
+    Text is split at spaces, each word marked with a leading "▁" (SentencePiece's Metaspace), so pieces
+    join back into the text exactly. Saved in checkpoints as the library's JSON (no pickle)."""
+
+    def __init__(self, tokenizer):
+        self.tokenizer = tokenizer
+
+    @staticmethod
+    def library():
+        try:
+            import tokenizers
+        except ImportError:
+            raise UserError("--tokens subword needs Hugging Face tokenizers: pip install 'rnnkit[seq2seq]'") from None
+        return tokenizers
+
+    @classmethod
+    def learn(cls, texts: list[str], vocab_size: int) -> "Subwords":
+        lib = cls.library()
+        tok = lib.Tokenizer(lib.models.BPE(unk_token=SPECIALS[1]))
+        tok.pre_tokenizer = lib.pre_tokenizers.Metaspace()
+        tok.decoder = lib.decoders.Metaspace()
+        trainer = lib.trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=list(SPECIALS), show_progress=False)
+        tok.train_from_iterator(texts, trainer)
+        return cls(tok)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Subwords":
+        return cls(cls.library().Tokenizer.from_str(text))
+
+    def to_json(self) -> str:
+        return self.tokenizer.to_str()
+
+    def tokenize(self, text: str) -> list[str]:
+        return self.tokenizer.encode(text).tokens
+
+    def detokenize(self, pieces: list[str]) -> str:
+        return self.tokenizer.decoder.decode(pieces)
 
 
 @dataclass(frozen=True)
@@ -174,3 +215,69 @@ def split_pairs(pairs: list, fraction: float, seed: int) -> tuple[list, list]:
                         "pass more pairs or a validation set")
     val = set(order[:n_val])
     return [p for i, p in enumerate(pairs) if i not in val], [pairs[i] for i in sorted(val)]
+
+
+class Translator:
+    """Sentences to ids and back for a seq2seq model: tokenization (and subword models), the two
+    vocabularies, and whether sources are read backwards. ``to_dict`` is what a checkpoint stores."""
+
+    def __init__(self, src_vocab: TokenVocabulary, tgt_vocab: TokenVocabulary, tokens: str, reverse_source: bool,
+                 subwords: tuple | None = None):
+        self.src_vocab, self.tgt_vocab, self.tokens, self.reverse_source = src_vocab, tgt_vocab, tokens, reverse_source
+        self.subwords = subwords   # (source Subwords, target Subwords) for tokens == "subword"
+
+    @classmethod
+    def learn(cls, pairs, tokens: str = "chars", shared: bool = False, reverse_source: bool = False,
+              min_count: int = 1, max_vocab: int | None = None, subword_vocab: int = 8000) -> "Translator":
+        """Tokenization and vocabularies learned from the training pairs."""
+        sides = ([s for s, _ in pairs], [t for _, t in pairs])
+        subwords = None
+        if tokens == "subword":
+            if shared:
+                one = Subwords.learn(sides[0] + sides[1], subword_vocab)
+                subwords = (one, one)
+            else:
+                subwords = tuple(Subwords.learn(side, subword_vocab) for side in sides)
+        tr = cls(None, None, tokens, reverse_source, subwords)
+        toks = [[tr.split(x, i) for x in side] for i, side in enumerate(sides)]
+        if shared:
+            tr.src_vocab = tr.tgt_vocab = TokenVocabulary.build(toks[0] + toks[1], min_count, max_vocab)
+        else:
+            tr.src_vocab, tr.tgt_vocab = (TokenVocabulary.build(t, min_count, max_vocab) for t in toks)
+        return tr
+
+    def to_dict(self) -> dict:
+        return {"src_vocab": list(self.src_vocab.tokens), "tgt_vocab": list(self.tgt_vocab.tokens),
+                "tokens": self.tokens, "reverse_source": self.reverse_source,
+                "subwords": None if self.subwords is None else [s.to_json() for s in self.subwords]}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Translator":
+        subwords = d.get("subwords")
+        return cls(TokenVocabulary(tuple(d["src_vocab"])), TokenVocabulary(tuple(d["tgt_vocab"])), d["tokens"],
+                   d["reverse_source"], None if subwords is None else tuple(map(Subwords.from_json, subwords)))
+
+    def split(self, sentence: str, side: int) -> list[str]:
+        """Tokens of a source (side 0) or target (side 1) sentence."""
+        if self.subwords is not None:
+            return self.subwords[side].tokenize(sentence)
+        return tokenize(sentence, self.tokens)
+
+    def source_tokens(self, sentence: str) -> list[str]:
+        toks = self.split(sentence, 0)
+        return toks[::-1] if self.reverse_source else toks
+
+    def source_ids(self, sentence: str) -> list[int]:
+        return self.src_vocab.encode(self.source_tokens(sentence))
+
+    def target_ids(self, sentence: str) -> list[int]:
+        return self.tgt_vocab.encode(self.split(sentence, 1))
+
+    def encode(self, pairs) -> tuple[list, list]:
+        return [self.source_ids(s) for s, _ in pairs], [self.target_ids(t) for _, t in pairs]
+
+    def text(self, ids) -> str:
+        tokens = self.tgt_vocab.decode(ids)
+        if self.subwords is not None:
+            return self.subwords[1].detokenize(tokens)
+        return detokenize(tokens, self.tokens)

@@ -23,6 +23,7 @@ better than s / lp(max length), since s only falls and lp only grows
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -71,6 +72,19 @@ def force_eos(lp: torch.Tensor, rows: list[bool]) -> torch.Tensor:
     return lp
 
 
+def in_eval_mode(search):
+    """Run ``search`` with the model in evaluation mode (no dropout), then restore the model's mode."""
+    @functools.wraps(search)
+    def wrapper(model, *args, **kwargs):
+        was_training = model.training
+        model.eval()
+        try:
+            return search(model, *args, **kwargs)
+        finally:
+            model.train(was_training)
+    return wrapper
+
+
 def check(beam: int, alpha: float, penalty: str) -> None:
     if beam < 1:
         raise ValueError(f"beam width must be at least 1, got {beam}")
@@ -79,12 +93,12 @@ def check(beam: int, alpha: float, penalty: str) -> None:
     length_penalty(1, alpha, penalty)
 
 
+@in_eval_mode
 @torch.no_grad()
 def greedy(model, src: torch.Tensor, lengths: torch.Tensor, max_len_a: float = 2.0, max_len_b: float = 10.0,
            alpha: float = 0.0, penalty: str = "gnmt") -> list[Hypothesis]:
     """The likeliest token at each step, for each sentence of the batch src (B, S)."""
     check(1, alpha, penalty)
-    model.eval()
     B = src.shape[0]
     limits = max_lengths(lengths, max_len_a, max_len_b)
     memory, state = model.encode(src, lengths)
@@ -110,13 +124,13 @@ def greedy(model, src: torch.Tensor, lengths: torch.Tensor, max_len_a: float = 2
     return result
 
 
+@in_eval_mode
 @torch.no_grad()
 def beam_search(model, src: torch.Tensor, lengths: torch.Tensor, beam: int = 5, max_len_a: float = 2.0,
                 max_len_b: float = 10.0, alpha: float = 0.0, penalty: str = "gnmt",
                 n_best: int = 1) -> list[list[Hypothesis]]:
     """The ``n_best`` best finished hypotheses of each sentence of src (B, S), best first."""
     check(beam, alpha, penalty)
-    model.eval()
     B, K = src.shape[0], beam
     limits = max_lengths(lengths, max_len_a, max_len_b)
     memory, state = model.encode(src, lengths)

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from ..data import generated, parallel
-from ..data.parallel import TOKENIZATIONS, PairBatches, TokenVocabulary, make_batch
+from ..data.parallel import TOKENIZATIONS, PairBatches, Translator
 from ..errors import UserError
 from ..models.decoding import PENALTIES, beam_search, greedy
 from ..models.seq2seq import ATTENTIONS, BRIDGES, PAD, RNN_LAYERS, Seq2Seq, Seq2SeqConfig, sequence_loss
@@ -46,6 +46,7 @@ class Options:
     train_size: int = option(50000, "generated training pairs", "data")
     digits: int = option(3, "addition: the most digits of each number", "data")
     tokens: str = option("chars", "tokenization of both sides", "data", choices=TOKENIZATIONS)
+    subword_vocab: int = option(8000, "--tokens subword: BPE vocabulary size (Hugging Face tokenizers)", "data")
     shared_vocab: bool = option(False, "one vocabulary for source and target", "data")
     min_count: int = option(1, "keep tokens seen at least this often (rarer ones become <unk>)", "data")
     max_vocab: int | None = option(None, "keep at most this many tokens per vocabulary", "data")
@@ -96,7 +97,7 @@ class Options:
 
     def __post_init__(self):
         for name in ("train_size", "digits", "hidden_size", "num_layers", "decoder_layers", "embedding_dim",
-                     "epochs", "batch_size", "beam", "min_count", "test_size"):
+                     "epochs", "batch_size", "beam", "min_count", "test_size", "subword_vocab"):
             if getattr(self, name) < 1:
                 raise UserError(f"option {name} must be a positive integer, got {getattr(self, name)}")
         if (self.src is None) != (self.tgt is None) or (self.valid_src is None) != (self.valid_tgt is None):
@@ -146,35 +147,6 @@ def load_pairs(o: Options):
         return (*parts, f"generated addition of numbers of up to {o.digits} digits")
     parts, note = generated.date_splits(o.train_size, 1000, o.test_size, o.seed)
     return (*parts, f"generated dates ({note})")
-
-
-class Translator:
-    """Everything a checkpoint holds besides weights: vocabularies, tokenization, decoding settings."""
-
-    def __init__(self, src_vocab: TokenVocabulary, tgt_vocab: TokenVocabulary, tokens: str, reverse_source: bool):
-        self.src_vocab, self.tgt_vocab, self.tokens, self.reverse_source = src_vocab, tgt_vocab, tokens, reverse_source
-
-    def to_dict(self) -> dict:
-        return {"src_vocab": list(self.src_vocab.tokens), "tgt_vocab": list(self.tgt_vocab.tokens),
-                "tokens": self.tokens, "reverse_source": self.reverse_source}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "Translator":
-        return cls(TokenVocabulary(tuple(d["src_vocab"])), TokenVocabulary(tuple(d["tgt_vocab"])), d["tokens"],
-                   d["reverse_source"])
-
-    def source_ids(self, sentence: str) -> list[int]:
-        toks = parallel.tokenize(sentence, self.tokens)
-        return self.src_vocab.encode(toks[::-1] if self.reverse_source else toks)
-
-    def target_ids(self, sentence: str) -> list[int]:
-        return self.tgt_vocab.encode(parallel.tokenize(sentence, self.tokens))
-
-    def encode(self, pairs) -> tuple[list, list]:
-        return [self.source_ids(s) for s, _ in pairs], [self.target_ids(t) for _, t in pairs]
-
-    def text(self, ids) -> str:
-        return parallel.detokenize(self.tgt_vocab.decode(ids), self.tokens)
 
 
 @torch.no_grad()
@@ -249,15 +221,9 @@ def run(o: Options) -> int:
         ck = load_checkpoint(resume)
         tr, config = Translator.from_dict(ck.config), Seq2SeqConfig(**ck.config["model"])
     else:
-        src_tok = [parallel.tokenize(s, o.tokens) for s, _ in train]
-        tgt_tok = [parallel.tokenize(t, o.tokens) for _, t in train]
-        if o.shared_vocab:
-            src_vocab = tgt_vocab = TokenVocabulary.build(src_tok + tgt_tok, o.min_count, o.max_vocab)
-        else:
-            src_vocab = TokenVocabulary.build(src_tok, o.min_count, o.max_vocab)
-            tgt_vocab = TokenVocabulary.build(tgt_tok, o.min_count, o.max_vocab)
-        tr = Translator(src_vocab, tgt_vocab, o.tokens, o.reverse_source)
-        config = o.model_config(len(src_vocab), len(tgt_vocab))
+        tr = Translator.learn(train, o.tokens, o.shared_vocab, o.reverse_source, o.min_count, o.max_vocab,
+                              o.subword_vocab)
+        config = o.model_config(len(tr.src_vocab), len(tr.tgt_vocab))
     model = Seq2Seq(config)
     sacrebleu_ok = "bleu" in scores(["a"], ["a"])
     select = o.select
@@ -389,8 +355,7 @@ def plot_attention(model: Seq2Seq, tr: Translator, sentence: str, hyp, path: Pat
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    src = parallel.tokenize(sentence, tr.tokens)
-    src = (src[::-1] if tr.reverse_source else src) + ["</s>"]
+    src = tr.source_tokens(sentence) + ["</s>"]
     tgt = tr.tgt_vocab.decode(hyp.tokens) + ["</s>"]
     weights = hyp.attention[:len(tgt), :len(src)].numpy()
     label = (lambda t: repr(t)[1:-1]) if tr.tokens == "chars" else (lambda t: t)
