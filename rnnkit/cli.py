@@ -3,7 +3,10 @@
     rnnkit train TASK [--config FILE.toml] [--option value ...]
     rnnkit generate --checkpoint PATH [--prime TEXT] [--length N] [--temperature T] [--top-k K] [--seed S]
     rnnkit evaluate --checkpoint PATH --data FILE [--json]   (charlm also: --text FILE [FILE ...])
+    rnnkit evaluate --checkpoint PATH (--src F --tgt F | --data TSV) [--beam K] [--json]   (seq2seq)
     rnnkit predict --checkpoint PATH [FILE|-]
+    rnnkit predict --checkpoint PATH [--beam K] [FILE|-] [--attention-png PNG]     (seq2seq)
+    rnnkit predict --checkpoint PATH [--beam K] IMAGE [IMAGE ...] [--attention-png PNG]   (caption)
     rnnkit info
     rnnkit bench [...]
     rnnkit gradflow [--cell CELL ...] [--steps T] [--checkpoint CK ...] [--out DIR]
@@ -18,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from .errors import UserError
 from .tasks import TASKS, load_task
@@ -48,9 +52,13 @@ def top_parser() -> Parser:
     ev.add_argument("--text", nargs="+", metavar="FILE", help="charlm: UTF-8 text file(s)")
     ev.add_argument("--json", action="store_true", help="print one JSON object (metric names to values), nothing else")
     ev.add_argument("--png", metavar="FILE", help="classify: also save the confusion matrix as a PNG")
+    ev.add_argument("--images", metavar="DIR", help="caption: the folder of the images named in --data")
+    add_seq2seq_arguments(ev, evaluate=True)
     pr = sub.add_parser("predict", help="predictions of a checkpoint for unlabelled input, one per line")
     pr.add_argument("--checkpoint", required=True, metavar="PATH", help="a checkpoint (.safetensors)")
-    pr.add_argument("input", nargs="?", default="-", metavar="FILE", help="input file, or - for standard input")
+    pr.add_argument("input", nargs="*", metavar="FILE",
+                    help="input file, or - for standard input (default); caption: one or more image files")
+    add_seq2seq_arguments(pr, evaluate=False)
     sub.add_parser("info", help="versions, threads, cells and the backend each uses")
     bench = sub.add_parser("bench", help="time the cells and backends")
     try:
@@ -62,6 +70,38 @@ def top_parser() -> Parser:
     from .analysis import command as gradflow   # rnnkit gradflow: analysis/command.py
     gradflow.add_arguments(sub.add_parser("gradflow", help="gradient norms through time and step Jacobians, per cell"))
     return parser
+
+
+def add_seq2seq_arguments(parser, evaluate: bool) -> None:
+    """The seq2seq options of evaluate and predict: data files (evaluate) and decoding."""
+    if evaluate:
+        parser.add_argument("--src", metavar="FILE", help="seq2seq: source sentences, one a line")
+        parser.add_argument("--tgt", metavar="FILE", help="seq2seq: reference translations, line-aligned")
+    parser.add_argument("--attention-png", metavar="PNG", help="seq2seq: draw the first sentence's attention map; "
+                        "caption: the attended regions for each word over the first image")
+    parser.add_argument("--beam", type=int, default=1, help="seq2seq, caption: beam width (1: greedy, the default)")
+    parser.add_argument("--alpha", type=float, help="seq2seq: length penalty exponent (default: as trained)")
+    parser.add_argument("--max-len-a", type=float, help="seq2seq: at most a * source length + b output tokens")
+    parser.add_argument("--max-len-b", type=float, help="seq2seq: see --max-len-a")
+
+
+def seq2seq_evaluate(args) -> int:
+    from .tasks import seq2seq
+    from .train import load_checkpoint
+    if bool(args.src) != bool(args.tgt) or bool(args.src) == bool(args.data):
+        raise UserError("evaluate a seq2seq checkpoint on --src F --tgt F (parallel files) or --data F (TSV)")
+    m = seq2seq.evaluate_file(load_checkpoint(args.checkpoint), args.src or args.data, args.attention_png,
+                              tgt=args.tgt, beam=args.beam, alpha=args.alpha, max_len_a=args.max_len_a,
+                              max_len_b=args.max_len_b)
+    print(json.dumps(m) if args.json else seq2seq.report(m))
+    return 0
+
+
+def checkpoint_task(path: str) -> str | None:
+    from .train import load_checkpoint
+    if not Path(path).is_file():
+        raise UserError(f"checkpoint not found: {path}")
+    return load_checkpoint(path).config.get("task")
 
 
 def train(argv: list[str]) -> int:
@@ -104,6 +144,12 @@ def generate(args) -> int:
 
 
 def evaluate(args) -> int:
+    task = checkpoint_task(args.checkpoint)
+    if task == "seq2seq":
+        return seq2seq_evaluate(args)
+    if task == "caption":
+        from .tasks import caption
+        return caption.evaluate_command(args)
     if (args.data is None) == (args.text is None):
         raise UserError("evaluate needs --data FILE (or, for a charlm, --text FILE ...), not both")
     if args.data is not None:
@@ -144,8 +190,22 @@ def main(argv: list[str] | None = None) -> int:
             from .analysis.command import run as gradflow
             return gradflow(args)
         elif args.command == "predict":
+            task = checkpoint_task(args.checkpoint)
+            if task == "caption":
+                from .tasks import caption
+                return caption.predict_command(args)
+            if len(args.input) > 1:
+                raise UserError(f"predict reads one input file (or - for standard input), got {len(args.input)}")
+            source = args.input[0] if args.input else "-"
+            if task == "seq2seq":
+                from .tasks import seq2seq
+                from .train import load_checkpoint
+                decode = dict(alpha=args.alpha, max_len_a=args.max_len_a, max_len_b=args.max_len_b)
+                seq2seq.predict(load_checkpoint(args.checkpoint), None if source == "-" else source, sys.stdout,
+                                beam=args.beam, png=args.attention_png, **decode)
+                return 0
             from .tasks.contract import predict_command
-            return predict_command(args.checkpoint, args.input)
+            return predict_command(args.checkpoint, source)
         return 0
     except UserError as e:
         print(f"rnnkit: error: {e}", file=sys.stderr)

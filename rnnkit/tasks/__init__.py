@@ -23,8 +23,10 @@ TASKS = {
     "copy": ("rnnkit.tasks.copy", "the copy/memory task (Arjovsky et al. 2016): recall symbols after a delay of T steps"),
     "charlm": ("rnnkit.tasks.charlm", "character-level language model: learn a text, then sample from it"),
     "forecast": ("rnnkit.tasks.forecast", "time-series forecasting, with naive, seasonal naive, ETS and ARIMA beside it"),
+    "seq2seq": ("rnnkit.tasks.seq2seq", "sequence to sequence with attention: translation, addition, dates"),
     "classify": ("rnnkit.tasks.classify", "text classification: read a text, predict its label"),
     "tag": ("rnnkit.tasks.tag", "sequence tagging: one tag per token (part of speech, BIO entities)"),
+    "caption": ("rnnkit.tasks.caption", "image captioning: a CNN encoder and a recurrent decoder with attention"),
 }
 
 

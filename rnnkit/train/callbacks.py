@@ -30,8 +30,9 @@ def improved(value: float, best: float | None, mode: str) -> bool:
 
 
 def mode_for(metric: str) -> str:
-    """'max' for accuracies, AUC, precision and recall; 'min' for losses and the rest (Keras's "auto")."""
-    return "max" if any(k in metric for k in ("acc", "auc", "precision", "recall")) else "min"
+    """'max' for accuracies, AUC, precision, recall and scores (exact match, BLEU, chrF); 'min' for losses and the
+    rest (Keras's "auto")."""
+    return "max" if any(k in metric for k in ("acc", "auc", "precision", "recall", "exact", "bleu", "chrf")) else "min"
 
 
 def logs_of(row: dict) -> dict:
