@@ -78,14 +78,25 @@ def atomic_write(path: str | os.PathLike, data: bytes) -> None:
 
 
 def check_writable(directory) -> None:
-    """UserError unless ``directory`` can be created and written (a file is written and removed to find out)."""
+    """UserError unless ``directory`` can be created and written (a file is written and removed to find out).
+
+    Directories the check had to create are removed again, so a run refused later (bad data) leaves nothing;
+    the writers create them when they first write."""
+    path = Path(directory).absolute()
+    created = [d for d in [path, *path.parents] if not d.exists()]
     try:
-        Path(directory).mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=directory, prefix=".write-probe.")
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=path, prefix=".write-probe.")
         os.close(fd)
         os.unlink(probe)
     except OSError as e:
         raise UserError(f"cannot write checkpoints to {directory}: {e.strerror or e}") from None
+    finally:
+        for d in created:   # innermost first
+            try:
+                d.rmdir()
+            except OSError:
+                break
 
 
 def remove_temporaries(directory) -> list[Path]:
