@@ -86,5 +86,39 @@ def test_step_graph_streams_like_layer_step(name, tmp_path):
         torch.testing.assert_close(y_onnx, y, rtol=1e-5, atol=1e-5)
     for a, b in zip(state_onnx, state):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
-    with torch.no_grad():   # and the stream equals the whole sequence at once
-        _, final = layer(x, tuple(torch.zeros_like(s) for s in state) if False else None) if False else (None, None)
+
+
+def test_charlm_graphs_take_ids_and_give_logits(tmp_path):
+    from rnnkit.models.charlm import CharLM, CharLMConfig
+    torch.manual_seed(0)
+    model = CharLM(CharLMConfig(vocab_size=7, cell="lstm", hidden_size=6, num_layers=2, embedding_dim=4)).eval()
+    ids = torch.randint(0, 7, (2, 5))
+    with torch.no_grad():
+        logits, state = model(ids)
+    sess = session(rnnkit.export_onnx(model, tmp_path / "lm.onnx"))
+    zeros = [torch.zeros_like(s).numpy() for s in state]
+    out = sess.run(None, {"ids": ids.numpy(), "state_0": zeros[0], "state_1": zeros[1]})
+    torch.testing.assert_close(torch.from_numpy(out[0]), logits, rtol=1e-5, atol=1e-5)
+
+
+def test_bad_requests_are_one_line_errors(tmp_path):
+    layer = rnnkit.GRU(4, input_size=2, bidirectional=True)
+    with pytest.raises(UserError, match="cannot stream"):
+        rnnkit.export_onnx(layer, tmp_path / "s.onnx", step=True)
+    with pytest.raises(UserError, match="not built"):
+        rnnkit.export_onnx(rnnkit.GRU(4), tmp_path / "a.onnx")
+    with pytest.raises(UserError, match="does not exist"):
+        rnnkit.export_onnx(layer, tmp_path / "missing" / "a.onnx")
+    with pytest.raises(UserError, match="merge_mode"):
+        rnnkit.export_onnx(rnnkit.GRU(4, input_size=2, bidirectional=True, merge_mode=None), tmp_path / "a.onnx")
+    (tmp_path / "old.onnx").write_text("keep me")
+    with pytest.raises(UserError, match="exists"):
+        rnnkit.export_onnx(layer, tmp_path / "old.onnx")
+    assert (tmp_path / "old.onnx").read_text() == "keep me"
+
+
+def test_missing_extra_says_what_to_install(monkeypatch):
+    import sys
+    monkeypatch.setitem(sys.modules, "onnxscript", None)   # import fails as if not installed
+    with pytest.raises(UserError, match=r'pip install "rnnkit\[export\]"'):
+        rnnkit.export_onnx(rnnkit.GRU(4, input_size=2), "x.onnx")
