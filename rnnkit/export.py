@@ -144,13 +144,14 @@ def check(model: nn.Module, path: Path, overwrite: bool, step: bool) -> Sequence
 
 
 def export_onnx(model: nn.Module, path, *, step: bool = False, overwrite: bool = False, opset: int = 18,
-                example_batch: int = 2, example_steps: int = 3) -> Path:
+                example_batch: int = 2, example_steps: int = 3, metadata: dict[str, str] | None = None) -> Path:
     """Write ``model`` (an rnnkit sequence layer or a CharLM) to ``path`` as ONNX; return the path.
 
     step=False: the whole-sequence graph, dynamic batch and time; step=True: one time step
     (not for bidirectional or go_backwards layers). The graph is the model in evaluation
     mode, whatever its mode (which is restored). The file is written atomically; an existing
-    file is replaced only with overwrite=True.
+    file is replaced only with overwrite=True. ``metadata`` (str -> str) is stored in the
+    model's metadata_props (the CLI stores a CharLM's vocabulary and config there).
     """
     require_onnx()
     path = Path(path)
@@ -177,6 +178,12 @@ def export_onnx(model: nn.Module, path, *, step: bool = False, overwrite: bool =
         torch.onnx.export(Graph(model, step).eval(), (x, *state), tmp, dynamo=True, opset_version=opset,
                           input_names=inputs, output_names=outputs, dynamic_shapes=shapes, verbose=False,
                           external_data=False)
+        if metadata:
+            import onnx
+            proto = onnx.load(tmp)
+            for key, value in metadata.items():
+                proto.metadata_props.add(key=str(key), value=str(value))
+            onnx.save(proto, tmp)
         os.replace(tmp, path)
     finally:
         model.train(training)

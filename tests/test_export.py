@@ -122,3 +122,50 @@ def test_missing_extra_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxscript", None)   # import fails as if not installed
     with pytest.raises(UserError, match=r'pip install "rnnkit\[export\]"'):
         rnnkit.export_onnx(rnnkit.GRU(4, input_size=2), "x.onnx")
+
+
+def greedy_from_onnx(seq_path, step_path, prime: str, length: int) -> str:
+    """Greedy text from the two exported graphs alone (vocabulary from the model's metadata)."""
+    import json
+
+    import numpy as np
+    seq, step = session(seq_path), session(step_path)
+    meta = {p.key: p.value for p in onnx.load(str(seq_path)).metadata_props}
+    chars = json.loads(meta["rnnkit.vocab"])
+    config = json.loads(meta["rnnkit.model"])
+    index = {c: i for i, c in enumerate(chars)}
+    ids = np.array([[index[c] for c in prime]], dtype=np.int64)
+    inputs = [i for i in seq.get_inputs() if i.name.startswith("state_")]
+    sizes = {"state_0": config["hidden_size"], "state_1": config["hidden_size"]}
+    state = [np.zeros((config["num_layers"], 1, sizes[i.name]), dtype=np.float32) for i in inputs]
+    logits, *state = seq.run(None, {"ids": ids, **{f"state_{i}": s for i, s in enumerate(state)}})
+    logits, out = logits[:, -1], []
+    for _ in range(length):
+        nxt = logits.argmax(-1)
+        out.append(chars[int(nxt[0])])
+        logits, *state = step.run(None, {"ids": nxt.astype(np.int64), **{f"state_{i}": s for i, s in enumerate(state)}})
+    return "".join(out)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_cli_export_of_charlm_generates_the_same_greedy_text(cell, tmp_path, capsys):
+    import io
+
+    from rnnkit.cli import main
+    from rnnkit.tasks import charlm
+    text = tmp_path / "t.txt"
+    text.write_text("the cat sat on the mat. a dog ran to the red door. " * 40, encoding="utf-8")
+    out = tmp_path / "run"
+    assert main(["train", "charlm", "--text", str(text), "--cell", cell, "--hidden-size", "16", "--num-layers", "2",
+                 "--embedding-dim", "8", "--batch-size", "4", "--seq-len", "16", "--max-steps", "30", "--lr", "0.02",
+                 "--out", str(out), "--quiet", "--sample-length", "0"]) == 0
+    ck = str(out / "best.safetensors")
+    assert main(["export", "--checkpoint", ck, "--out", str(tmp_path / "lm.onnx")]) == 0
+    assert main(["export", "--checkpoint", ck, "--out", str(tmp_path / "lm-step.onnx"), "--step"]) == 0
+    model, vocab = charlm.load_model(ck)
+    expected = charlm.generate(model, vocab, "the ", 60, temperature=0.0, stream=io.StringIO())
+    assert len(set(expected)) >= 3   # a text, not one repeated character that any graph would give
+    assert greedy_from_onnx(tmp_path / "lm.onnx", tmp_path / "lm-step.onnx", "the ", 60) == expected
+    capsys.readouterr()
+    assert main(["export", "--checkpoint", ck, "--out", str(tmp_path / "lm.onnx")]) == 2   # no silent overwrite
+    assert "exists" in capsys.readouterr().err
