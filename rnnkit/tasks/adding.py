@@ -41,6 +41,8 @@ class Options:
     seed: int = option(0, "random seed for data, weights and order", "training")
     out: str = option("runs/adding", "directory for checkpoints and history", "output")
     resume: bool = option(False, "continue from OUT/last.safetensors", "output")
+    tensorboard: str | None = option(None, "also write TensorBoard logs (losses, metrics, learning rate, gradient "
+                                           "norm, history plot) to this directory", "output", metavar="DIR")
     quiet: bool = option(False, "no progress bar, only the final result", "output")
 
     def __post_init__(self):
@@ -84,7 +86,7 @@ def run(o: Options) -> int:
     val = TensorBatches(*adding_data(o.val_size, o.seq_len, o.seed + 1), batch_size=500)
     train_config = TrainConfig(epochs=o.epochs, max_steps=o.max_steps, max_minutes=o.minutes, optimizer=o.optimizer,
                                lr=o.lr, schedule=o.schedule, clip_norm=o.clip_norm or None, seed=o.seed,
-                               verbose=0 if o.quiet else 1, out_dir=str(out))
+                               verbose=0 if o.quiet else 1, out_dir=str(out), tensorboard=o.tensorboard)
     trainer = Trainer(model, step, train_config, task_config={"task": "adding", "model": asdict(config),
                                                                "options": asdict(o)})
     history = trainer.fit(train, val, resume=str(resume) if resume else None)

@@ -63,6 +63,8 @@ class Options:
     seed: int = option(0, "random seed", "training")
     out: str = option("runs/charlm", "directory for checkpoints and history", "output")
     resume: bool = option(False, "continue from OUT/last.safetensors", "output")
+    tensorboard: str | None = option(None, "also write TensorBoard logs (losses, metrics, learning rate, gradient "
+                                           "norm, history plot) to this directory", "output", metavar="DIR")
     quiet: bool = option(False, "no progress bar, only the results", "output")
     sample_length: int = option(400, "characters to generate at the end (0: none)", "output")
     temperature: float = option(0.8, "sampling temperature of the final sample", "output")
@@ -129,7 +131,7 @@ def run(o: Options) -> int:
         weight_decay=o.weight_decay, schedule=o.schedule, warmup_steps=o.warmup_steps, min_lr_ratio=0.05,
         clip_norm=o.clip_norm or None, precision=o.precision, stateful=True,
         eval_every=o.eval_every, loss_metrics=("perplexity", "bpc"), seed=o.seed, verbose=0 if o.quiet else 1,
-        out_dir=str(out))
+        out_dir=str(out), tensorboard=o.tensorboard)
     source = ", ".join(o.text) if o.text else "the Python documentation topics (pydoc_data, standard library)"
     print(f"charlm: {len(text):,} characters of {source}; {len(vocab)} symbols; "
           f"{sum(p.numel() for p in model.parameters()):,} parameters ({config.num_layers} x {config.hidden_size} "
@@ -143,7 +145,9 @@ def run(o: Options) -> int:
           f"({trainer.elapsed / 60:.1f} min); checkpoints in {out}")
     if o.sample_length:
         print("sample:")
-        generate(model, vocab, prime="\n", length=o.sample_length, temperature=o.temperature, seed=o.seed)
+        sample = generate(model, vocab, prime="\n", length=o.sample_length, temperature=o.temperature, seed=o.seed)
+        if trainer.tensorboard is not None:
+            trainer.tensorboard.text("sample", sample)
     return 0
 
 

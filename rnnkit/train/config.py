@@ -70,6 +70,7 @@ class TrainConfig:
     verbose: int = 1                 # 0 silent, 1 progress bar and a line per evaluation, 2 lines only
     out_dir: str | None = None       # checkpoints (last, best) and history files
     checkpoint_every: int | None = None  # also save "last" every N updates
+    tensorboard: str | None = None   # write TensorBoard logs here (train/tblog.py; the tensorboard extra)
 
     def __post_init__(self):
         if self.tbptt is not None:
@@ -81,5 +82,9 @@ class TrainConfig:
             if name not in ("perplexity", "bpc"):
                 raise ValueError(f"unknown loss metric {name!r}; expected 'perplexity' or 'bpc'")
         self.loss_metrics = tuple(self.loss_metrics)
+        if self.tensorboard:   # checked before any training: the package is there and the directory can be made
+            from .tblog import check_log_dir, require_tensorboard
+            require_tensorboard()
+            check_log_dir(self.tensorboard)
         if self.precision not in PRECISIONS:
             raise ValueError(f"unknown precision {self.precision!r}; expected one of {PRECISIONS}")
