@@ -175,9 +175,10 @@ def export_onnx(model: nn.Module, path, *, step: bool = False, overwrite: bool =
     fd, tmp = tempfile.mkstemp(suffix=".onnx", dir=path.parent)
     os.close(fd)
     try:
-        torch.onnx.export(Graph(model, step).eval(), (x, *state), tmp, dynamo=True, opset_version=opset,
-                          input_names=inputs, output_names=outputs, dynamic_shapes=shapes, verbose=False,
-                          external_data=False)
+        with torch.no_grad():   # inference graph: (with gradients on, tracing scan also traces its backward)
+            torch.onnx.export(Graph(model, step).eval(), (x, *state), tmp, dynamo=True, opset_version=opset,
+                              input_names=inputs, output_names=outputs, dynamic_shapes=shapes, verbose=False,
+                              external_data=False)
         if metadata:
             import onnx
             proto = onnx.load(tmp)
