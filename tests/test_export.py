@@ -129,6 +129,16 @@ def test_missing_extra_says_what_to_install(monkeypatch):
         rnnkit.export_onnx(rnnkit.GRU(4, input_size=2), "x.onnx")
 
 
+def test_cli_without_the_extra_is_one_line(monkeypatch, capsys, tmp_path):
+    import sys
+
+    from rnnkit.cli import main
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    assert main(["export", "--checkpoint", str(tmp_path / "ck.safetensors"), "--out", str(tmp_path / "m.onnx")]) == 2
+    err = capsys.readouterr().err
+    assert 'pip install "rnnkit[export]"' in err and err.count("\n") == 1
+
+
 def greedy_from_onnx(seq_path, step_path, prime: str, length: int) -> str:
     """Greedy text from the two exported graphs alone (vocabulary from the model's metadata)."""
     import json
