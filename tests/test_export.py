@@ -172,14 +172,14 @@ def test_cli_export_of_charlm_generates_the_same_greedy_text(cell, tmp_path, cap
     text.write_text("the cat sat on the mat. a dog ran to the red door. " * 40, encoding="utf-8")
     out = tmp_path / "run"
     assert main(["train", "charlm", "--text", str(text), "--cell", cell, "--hidden-size", "16", "--num-layers", "2",
-                 "--embedding-dim", "8", "--batch-size", "4", "--seq-len", "16", "--max-steps", "30", "--lr", "0.02",
+                 "--embedding-dim", "8", "--batch-size", "4", "--seq-len", "16", "--max-steps", "120", "--lr", "0.03",
                  "--out", str(out), "--quiet", "--sample-length", "0"]) == 0
     ck = str(out / "best.safetensors")
     assert main(["export", "--checkpoint", ck, "--out", str(tmp_path / "lm.onnx")]) == 0
     assert main(["export", "--checkpoint", ck, "--out", str(tmp_path / "lm-step.onnx"), "--step"]) == 0
     model, vocab = charlm.load_model(ck)
     expected = charlm.generate(model, vocab, "the ", 60, temperature=0.0, stream=io.StringIO())
-    assert len(set(expected)) >= 3   # a text, not one repeated character that any graph would give
+    assert len(set(expected)) >= 4, expected   # a text, not one repeated character that any graph would give
     assert greedy_from_onnx(tmp_path / "lm.onnx", tmp_path / "lm-step.onnx", "the ", 60) == expected
     capsys.readouterr()
     assert main(["export", "--checkpoint", ck, "--out", str(tmp_path / "lm.onnx")]) == 2   # no silent overwrite
