@@ -28,11 +28,6 @@ CELLS = {
     "minlstm": (rnnkit.MinLSTM, {}),
 }
 I, H = 3, 5
-# The sequence graph's plumbing (scan, directions, stacking, state layout) is the same for every cell;
-# the default run exports one of each state layout and the step graphs of all (the same cell math);
-# `pytest -m slow` exports the sequence graphs of the rest (each export takes seconds).
-QUICK = ("rnn-tanh", "lstm-proj", "gru", "jordan", "minlstm")
-SEQUENCE_CASES = [n if n in QUICK else pytest.param(n, marks=pytest.mark.slow) for n in CELLS]
 
 
 def session(path):
@@ -54,7 +49,7 @@ def run_onnx(sess, x, state):
     return torch.from_numpy(y), [torch.from_numpy(s) for s in out]
 
 
-@pytest.mark.parametrize("name", SEQUENCE_CASES)
+@pytest.mark.parametrize("name", list(CELLS))
 def test_sequence_graph_equals_rnnkit(name, tmp_path):
     """Stacked (2 layers) and bidirectional in one model, with zoneout (its expectation in eval mode)."""
     cls, options = CELLS[name]

@@ -56,3 +56,17 @@ def test_bad_log_directory_and_missing_package_are_one_line_errors(tmp_path, cap
     one_line_error(capsys, ADDING + ["--out", str(tmp_path / "c"), "--tensorboard", str(tmp_path / "tb")],
                    'pip install "rnnkit[tensorboard]"')
     assert not (tmp_path / "c").exists()   # refused before any work
+
+
+def test_charlm_run_logs_its_sample_and_bits_per_character(tmp_path):
+    text = tmp_path / "t.txt"
+    text.write_text("the cat sat on the mat. " * 60, encoding="utf-8")
+    logs = tmp_path / "tb"
+    assert main(["train", "charlm", "--text", str(text), "--hidden-size", "8", "--num-layers", "1",
+                 "--embedding-dim", "4", "--batch-size", "4", "--seq-len", "16", "--max-steps", "10", "--quiet",
+                 "--sample-length", "20", "--out", str(tmp_path / "run"), "--tensorboard", str(logs)]) == 0
+    events = EventAccumulator(str(logs), size_guidance={"tensors": 0})
+    events.Reload()
+    assert {"epoch/bpc", "epoch/val_bpc", "train/loss"} <= set(events.Tags()["scalars"])
+    sample = events.Tensors("sample/text_summary")[0].tensor_proto.string_val[0].decode()
+    assert len(sample) >= 20   # the 20 generated characters (TensorBoard may add markdown around them)
