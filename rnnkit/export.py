@@ -22,8 +22,11 @@ variable lengths are served by the step graph or by one call per length.
 """
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
 import torch
@@ -143,6 +146,22 @@ def check(model: nn.Module, path: Path, overwrite: bool, step: bool) -> Sequence
     return layer
 
 
+@contextlib.contextmanager
+def exporter_quiet():
+    """Without the exporter's notes that say nothing about the user's model (torchvision absent, deprecations
+    inside torch.export, a renamed axis): real problems still raise or warn."""
+    registry = logging.getLogger("torch.onnx._internal.exporter._registration")
+    level = registry.level
+    registry.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r".*treespec, LeafSpec", category=FutureWarning)
+            warnings.filterwarnings("ignore", message=r"# The axis name", category=UserWarning)
+            yield
+    finally:
+        registry.setLevel(level)
+
+
 def export_onnx(model: nn.Module, path, *, step: bool = False, overwrite: bool = False, opset: int = 18,
                 example_batch: int = 2, example_steps: int = 3, metadata: dict[str, str] | None = None) -> Path:
     """Write ``model`` (an rnnkit sequence layer or a CharLM) to ``path`` as ONNX; return the path.
@@ -175,7 +194,7 @@ def export_onnx(model: nn.Module, path, *, step: bool = False, overwrite: bool =
     fd, tmp = tempfile.mkstemp(suffix=".onnx", dir=path.parent)
     os.close(fd)
     try:
-        with torch.no_grad():   # inference graph: (with gradients on, tracing scan also traces its backward)
+        with torch.no_grad(), exporter_quiet():   # inference graph: (with gradients on, tracing scan also traces its backward)
             torch.onnx.export(Graph(model, step).eval(), (x, *state), tmp, dynamo=True, opset_version=opset,
                               input_names=inputs, output_names=outputs, dynamic_shapes=shapes, verbose=False,
                               external_data=False)
