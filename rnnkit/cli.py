@@ -7,6 +7,7 @@
     rnnkit predict --checkpoint PATH [FILE|-]
     rnnkit predict --checkpoint PATH [--beam K] [FILE|-] [--attention-png PNG]     (seq2seq)
     rnnkit predict --checkpoint PATH [--beam K] IMAGE [IMAGE ...] [--attention-png PNG]   (caption)
+    rnnkit export --checkpoint PATH --out MODEL.onnx [--step] [--force]
     rnnkit info
     rnnkit bench [...]
     rnnkit gradflow [--cell CELL ...] [--steps T] [--checkpoint CK ...] [--out DIR]
@@ -35,7 +36,7 @@ def task_list() -> str:
 def top_parser() -> Parser:
     parser = Parser(prog="rnnkit", description="Recurrent neural networks on PyTorch", epilog=task_list(),
                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,generate,evaluate,info,bench,gradflow,predict}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,generate,evaluate,info,bench,gradflow,predict,export}")
     sub.add_parser("train", help="train a task: rnnkit train TASK [--config FILE.toml] [--option value ...]",
                    add_help=False)
     gen = sub.add_parser("generate", help="sample text from a charlm checkpoint, printed as it is produced")
@@ -59,6 +60,11 @@ def top_parser() -> Parser:
     pr.add_argument("input", nargs="*", metavar="FILE",
                     help="input file, or - for standard input (default); caption: one or more image files")
     add_seq2seq_arguments(pr, evaluate=False)
+    exp = sub.add_parser("export", help="write a charlm checkpoint as ONNX, the state an input and an output")
+    exp.add_argument("--checkpoint", required=True, metavar="PATH", help="a charlm checkpoint (.safetensors)")
+    exp.add_argument("--out", required=True, metavar="MODEL.onnx", help="the ONNX file to write")
+    exp.add_argument("--step", action="store_true", help="one time step (streaming) instead of whole sequences")
+    exp.add_argument("--overwrite", "--force", dest="force", action="store_true", help="replace --out if it exists")
     sub.add_parser("info", help="versions, threads, cells and the backend each uses")
     bench = sub.add_parser("bench", help="time the cells and backends")
     try:
@@ -143,6 +149,22 @@ def generate(args) -> int:
     return 0
 
 
+def export(args) -> int:
+    """``rnnkit export``: the checkpoint's CharLM as ONNX, its vocabulary and config in the metadata."""
+    import json
+
+    from .export import export_onnx, require_onnx
+    from .tasks import charlm
+    require_onnx()
+    model, vocab = charlm.load_model(args.checkpoint)
+    path = export_onnx(model, args.out, step=args.step, overwrite=args.force,
+                       metadata={"rnnkit.vocab": json.dumps(list(vocab.chars)),
+                                 "rnnkit.model": json.dumps(model.config.to_dict())})
+    print(f"wrote {path} ({'one step' if args.step else 'whole sequences'}; inputs ids, state_0..; "
+          f"outputs logits, state_0_out..)")
+    return 0
+
+
 def evaluate(args) -> int:
     task = checkpoint_task(args.checkpoint)
     if task == "seq2seq":
@@ -206,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
                 return 0
             from .tasks.contract import predict_command
             return predict_command(args.checkpoint, source)
+        elif args.command == "export":
+            return export(args)
         return 0
     except UserError as e:
         print(f"rnnkit: error: {e}", file=sys.stderr)

@@ -45,6 +45,9 @@ class Options:
     resume: bool = option(False, "continue from OUT/last.safetensors (with the run's own options)", "output",
                           per_run=True)
     overwrite: bool = option(False, "replace the checkpoints of a previous run in OUT", "output", per_run=True)
+    tensorboard: str | None = option(None, "also write TensorBoard logs (losses, metrics, learning rate, gradient "
+                                           "norm, history plot) to this directory", "output", metavar="DIR",
+                                     per_run=True)
     quiet: bool = option(False, "no progress bar, only the final result", "output", per_run=True)
 
     def __post_init__(self):
@@ -88,7 +91,7 @@ def run(o: Options) -> int:
     val = TensorBatches(*adding_data(o.val_size, o.seq_len, o.seed + 1), batch_size=500)
     train_config = TrainConfig(epochs=o.epochs, max_steps=o.max_steps, max_minutes=o.minutes, optimizer=o.optimizer,
                                lr=o.lr, schedule=o.schedule, clip_norm=o.clip_norm or None, seed=o.seed,
-                               verbose=0 if o.quiet else 1, out_dir=str(out))
+                               verbose=0 if o.quiet else 1, out_dir=str(out), tensorboard=o.tensorboard)
     options = {k: v for k, v in asdict(o).items() if k not in ("resume", "overwrite")}
     trainer = Trainer(model, step, train_config, task_config={"task": "adding", "model": asdict(config),
                                                                "options": options})

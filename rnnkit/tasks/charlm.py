@@ -76,6 +76,9 @@ class Options:
     resume: bool = option(False, "continue from OUT/last.safetensors (with the run's own options)", "output",
                           per_run=True)
     overwrite: bool = option(False, "replace the checkpoints of a previous run in OUT", "output", per_run=True)
+    tensorboard: str | None = option(None, "also write TensorBoard logs (losses, metrics, learning rate, gradient "
+                                           "norm, history plot) to this directory", "output", metavar="DIR",
+                                     per_run=True)
     quiet: bool = option(False, "no progress bar, only the results", "output", per_run=True)
     sample_length: int = option(400, "characters to generate at the end (0: none)", "output", bounds="[0, 2**20]",
                                 per_run=True)
@@ -158,7 +161,7 @@ def run(o: Options) -> int:
         weight_decay=o.weight_decay, schedule=o.schedule, warmup_steps=o.warmup, min_lr_ratio=0.05,
         clip_norm=o.clip_norm or None, precision=o.precision, stateful=True,
         eval_every=o.eval_every, loss_metrics=("perplexity", "bpc"), seed=o.seed, verbose=0 if o.quiet else 1,
-        out_dir=str(out))
+        out_dir=str(out), tensorboard=o.tensorboard)
     files = o.text or o.train
     source = ", ".join(files) if files else "the Python documentation topics (pydoc_data, standard library)"
     print(f"charlm: {len(text):,} characters of {source}; {len(vocab)} symbols; "
@@ -175,7 +178,9 @@ def run(o: Options) -> int:
           f"({trainer.elapsed / 60:.1f} min); checkpoints in {out}")
     if o.sample_length:
         print("sample:")
-        generate(model, vocab, prime="\n", length=o.sample_length, temperature=o.temperature, seed=o.seed)
+        sample = generate(model, vocab, prime="\n", length=o.sample_length, temperature=o.temperature, seed=o.seed)
+        if trainer.tensorboard is not None:
+            trainer.tensorboard.text("sample", sample)
     return 0
 
 

@@ -73,6 +73,7 @@ class TrainConfig:
     checkpoint_every: int | None = None  # also save "last" every N updates
     # gradient diagnostics (train/gradlog.py): per-layer gradient norms and the clipped fraction in the history
     log_grad_norms: bool = False
+    tensorboard: str | None = None   # write TensorBoard logs here (train/tblog.py; the tensorboard extra)
 
     def __post_init__(self):
         if self.tbptt is not None:
@@ -85,6 +86,10 @@ class TrainConfig:
             if name not in ("perplexity", "bpc"):
                 raise ValueError(f"unknown loss metric {name!r}; expected 'perplexity' or 'bpc'")
         self.loss_metrics = tuple(self.loss_metrics)
+        if self.tensorboard:   # checked before any training: the package is there and the directory can be made
+            from .tblog import check_log_dir, require_tensorboard
+            require_tensorboard()
+            check_log_dir(self.tensorboard)
         if self.precision not in PRECISIONS:
             raise ValueError(f"unknown precision {self.precision!r}; expected one of {PRECISIONS}")
 

@@ -108,6 +108,11 @@ class Trainer:
                 self.make_optimizer()
         self.scheduler = None
         self.callbacks = list(callbacks)
+        self.tensorboard = None   # the TensorBoardLogger when config.tensorboard names a directory
+        if c.tensorboard:
+            from .tblog import TensorBoardLogger
+            self.tensorboard = TensorBoardLogger(c.tensorboard)
+            self.callbacks.append(self.tensorboard)
         self.task_config = task_config or {}
         self.history, self.losses, self.mean = History(), [], Mean()
         self.epoch = self.batch = self.global_step = 0   # position: epochs done, batches done in this epoch
