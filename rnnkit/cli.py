@@ -70,6 +70,7 @@ def add_seq2seq_arguments(parser, evaluate: bool) -> None:
         parser.add_argument("--json", action="store_true", help="print one JSON object of metrics, nothing else")
     parser.add_argument("--attention-png", metavar="PNG", help="seq2seq: draw the first sentence's attention map")
     parser.add_argument("--beam", type=int, default=1, help="seq2seq: beam width (1: greedy, the default)")
+    parser.add_argument("--workers", type=int, default=1, help="seq2seq: batches decoded at once in threads")
     parser.add_argument("--alpha", type=float, help="seq2seq: length penalty exponent (default: as trained)")
     parser.add_argument("--max-len-a", type=float, help="seq2seq: at most a * source length + b output tokens")
     parser.add_argument("--max-len-b", type=float, help="seq2seq: see --max-len-a")
@@ -81,8 +82,8 @@ def seq2seq_evaluate(args) -> int:
     if bool(args.src) != bool(args.tgt) or bool(args.src) == bool(args.data):
         raise UserError("evaluate a seq2seq checkpoint on --src F --tgt F (parallel files) or --data F (TSV)")
     m = seq2seq.evaluate_file(load_checkpoint(args.checkpoint), args.src or args.data, args.attention_png,
-                              tgt=args.tgt, beam=args.beam, alpha=args.alpha, max_len_a=args.max_len_a,
-                              max_len_b=args.max_len_b)
+                              tgt=args.tgt, beam=args.beam, workers=args.workers, alpha=args.alpha,
+                              max_len_a=args.max_len_a, max_len_b=args.max_len_b)
     print(json.dumps(m) if args.json else seq2seq.report(m))
     return 0
 
@@ -171,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
             from .train import load_checkpoint
             decode = dict(alpha=args.alpha, max_len_a=args.max_len_a, max_len_b=args.max_len_b)
             seq2seq.predict(load_checkpoint(args.checkpoint), args.input, sys.stdout, beam=args.beam,
-                            png=args.attention_png, **decode)
+                            png=args.attention_png, workers=args.workers, **decode)
             return 0
         return 0
     except UserError as e:

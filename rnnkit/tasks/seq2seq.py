@@ -149,20 +149,31 @@ def load_pairs(o: Options):
     return (*parts, f"generated dates ({note})")
 
 
-@torch.no_grad()
 def translate(model: Seq2Seq, tr: Translator, sentences: list[str], beam: int = 1, batch_size: int = 64,
-              **decode) -> list:
-    """Hypotheses (models.decoding.Hypothesis, best first) for each sentence, in input order."""
+              workers: int = 1, **decode) -> list:
+    """Hypotheses (models.decoding.Hypothesis) for each sentence, in input order.
+
+    Sentences of similar length are batched together (less padding); ``workers`` batches are decoded at
+    once in threads, each running torch on one thread (on a busy machine this scales better than torch's
+    own intra-op threads, whose barriers stall when a thread is preempted)."""
     ids = [tr.source_ids(s) for s in sentences]
-    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))   # similar lengths together: less padding
-    out = [None] * len(ids)
-    for start in range(0, len(order), batch_size):
-        rows = order[start:start + batch_size]
+    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+    chunks = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    model.eval()
+
+    def run(rows):
         src, lengths = parallel.pad([ids[i] for i in rows])
         if beam == 1:
-            hyps = greedy(model, src, lengths, **decode)
-        else:
-            hyps = [h[0] for h in beam_search(model, src, lengths, beam=beam, **decode)]
+            return greedy(model, src, lengths, **decode)
+        return [h[0] for h in beam_search(model, src, lengths, beam=beam, **decode)]
+    if workers > 1:
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(workers) as pool:
+            results = list(pool.map(run, chunks))
+    else:
+        results = [run(rows) for rows in chunks]
+    out = [None] * len(ids)
+    for rows, hyps in zip(chunks, results):
         for i, h in zip(rows, hyps):
             out[i] = h
     return out
@@ -298,15 +309,15 @@ def checkpoint_model(ck) -> tuple[Seq2Seq, Translator, dict]:
 
 
 def evaluate_file(ck, path: str, png: str | None = None, *, tgt: str | None = None, beam: int = 1,
-                  **decode) -> dict:
+                  workers: int = 1, **decode) -> dict:
     """BLEU, chrF and exact match (percent) on ``path`` (a TSV of pairs), or on sources ``path`` with
     references ``tgt``; ``png`` draws the first sentence's attention."""
-    if beam < 1:
-        raise UserError(f"--beam must be at least 1, got {beam}")
+    if beam < 1 or workers < 1:
+        raise UserError(f"--beam and --workers must be at least 1, got {beam} and {workers}")
     png_path = check_png(png)
     model, tr, options = checkpoint_model(ck)
     pairs = parallel.read_parallel(path, tgt) if tgt else parallel.read_tsv(path)
-    hyps = translate(model, tr, [s for s, _ in pairs], beam, **decode_options(options, **decode))
+    hyps = translate(model, tr, [s for s, _ in pairs], beam, workers=workers, **decode_options(options, **decode))
     if png_path:
         plot_attention(model, tr, pairs[0][0], hyps[0], png_path)
     result = {**scores([tr.text(h.tokens) for h in hyps], [t for _, t in pairs]), "sentences": len(pairs)}
@@ -319,14 +330,15 @@ def report(m: dict) -> str:
                " (BLEU and chrF need sacrebleu: pip install 'rnnkit[seq2seq]')"))
 
 
-def predict(ck, source: str | None, stream, *, beam: int = 1, png: str | None = None, **decode) -> None:
+def predict(ck, source: str | None, stream, *, beam: int = 1, png: str | None = None, workers: int = 1,
+            **decode) -> None:
     """One output line per input line of ``source`` (a file, or - / None for standard input)."""
-    if beam < 1:
-        raise UserError(f"--beam must be at least 1, got {beam}")
+    if beam < 1 or workers < 1:
+        raise UserError(f"--beam and --workers must be at least 1, got {beam} and {workers}")
     png_path = check_png(png)
     model, tr, options = checkpoint_model(ck)
     lines = sys.stdin.read().splitlines() if source in (None, "-") else parallel.read_lines(source)
-    hyps = translate(model, tr, lines, beam, **decode_options(options, **decode))
+    hyps = translate(model, tr, lines, beam, workers=workers, **decode_options(options, **decode))
     for h in hyps:
         stream.write(tr.text(h.tokens) + "\n")
     if png_path and hyps:
