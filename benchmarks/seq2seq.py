@@ -74,7 +74,9 @@ def quality(name: str, train_args: list[str], test_src: str | None, test_tgt: st
                 "test": result, "history": history, "note": NOTE})
 
 
-def speed(name: str, checkpoint: str | None, data: str | None, beam: int, threads: int, n: int) -> None:
+def speed(name: str, checkpoint: str | None, data: str | None, beam: int, threads: int, n: int,
+          workers: int) -> None:
+    from concurrent.futures import ThreadPoolExecutor
     import torch
     from rnnkit.models.decoding import beam_search
     from rnnkit.models.seq2seq import EOS, Seq2Seq, Seq2SeqConfig
@@ -86,7 +88,7 @@ def speed(name: str, checkpoint: str | None, data: str | None, beam: int, thread
         sentences = [s for s, _ in seq2seq.parallel.read_tsv(data)][:n]
         seq2seq.translate(model, tr, sentences[:64], beam)   # warm-up
         t0 = time.perf_counter()
-        hyps = seq2seq.translate(model, tr, sentences, beam)
+        hyps = seq2seq.translate(model, tr, sentences, beam, workers=workers)
         seconds = time.perf_counter() - t0
         what = {"checkpoint": checkpoint, "data": data, "model": model.config.to_dict(),
                 "mean_output_tokens": sum(len(h.tokens) + 1 for h in hyps) / len(hyps)}
@@ -104,13 +106,14 @@ def speed(name: str, checkpoint: str | None, data: str | None, beam: int, thread
         src, lengths = src[order], lengths[order]
         beam_search(model, src[:64], lengths[:64], beam=beam, max_len_a=0, max_len_b=14)   # warm-up
         t0 = time.perf_counter()
-        for i in range(0, n, 64):
-            beam_search(model, src[i:i + 64], lengths[i:i + 64], beam=beam, max_len_a=0, max_len_b=14)
+        with ThreadPoolExecutor(workers) as pool:   # as seq2seq.translate(workers=...)
+            list(pool.map(lambda i: beam_search(model, src[i:i + 64], lengths[i:i + 64], beam=beam, max_len_a=0,
+                                                max_len_b=14), range(0, n, 64)))
         seconds = time.perf_counter() - t0
         what = {"model": config.to_dict(), "input": "random ids, 8-18 tokens (mean 13)",
                 "output_tokens": "14 per hypothesis (EOS suppressed: every hypothesis runs the full length)",
                 "batch": 64}
-    save(name, {"what": f"beam search, width {beam}, {threads} threads", "before": before, "after": context(),
+    save(name, {"what": f"beam search, width {beam}, {threads} torch thread(s), {workers} worker thread(s)", "before": before, "after": context(),
                 "sentences": n, "seconds": round(seconds, 3), "sentences_per_second": round(n / seconds, 1),
                 **what, "note": NOTE})
 
@@ -149,6 +152,7 @@ def main() -> None:
     s.add_argument("--threads", type=int, default=1,
                    help="torch threads (on this shared 2-core machine 2 threads ran 8x slower than 1)")
     s.add_argument("--sentences", type=int, default=512)
+    s.add_argument("--workers", type=int, default=1, help="batches decoded at once in Python threads")
     c = sub.add_parser("cldr")
     c.add_argument("out")
     c.add_argument("--target", default="de")
@@ -161,7 +165,7 @@ def main() -> None:
     if args.cmd == "quality":
         quality(args.name, rest, args.test_src, args.test_tgt, args.beam)
     elif args.cmd == "speed":
-        speed(args.name, args.checkpoint, args.data, args.beam, args.threads, args.sentences)
+        speed(args.name, args.checkpoint, args.data, args.beam, args.threads, args.sentences, args.workers)
     else:
         cldr(args.out, args.target, args.seed)
 

@@ -86,6 +86,7 @@ def add_seq2seq_arguments(parser, evaluate: bool) -> None:
     parser.add_argument("--attention-png", metavar="PNG", help="seq2seq: draw the first sentence's attention map; "
                         "caption: the attended regions for each word over the first image")
     parser.add_argument("--beam", type=int, default=1, help="seq2seq, caption: beam width (1: greedy, the default)")
+    parser.add_argument("--workers", type=int, default=1, help="seq2seq: batches decoded at once in threads")
     parser.add_argument("--alpha", type=float, help="seq2seq: length penalty exponent (default: as trained)")
     parser.add_argument("--max-len-a", type=float, help="seq2seq: at most a * source length + b output tokens")
     parser.add_argument("--max-len-b", type=float, help="seq2seq: see --max-len-a")
@@ -97,8 +98,8 @@ def seq2seq_evaluate(args) -> int:
     if bool(args.src) != bool(args.tgt) or bool(args.src) == bool(args.data):
         raise UserError("evaluate a seq2seq checkpoint on --src F --tgt F (parallel files) or --data F (TSV)")
     m = seq2seq.evaluate_file(load_checkpoint(args.checkpoint), args.src or args.data, args.attention_png,
-                              tgt=args.tgt, beam=args.beam, alpha=args.alpha, max_len_a=args.max_len_a,
-                              max_len_b=args.max_len_b)
+                              tgt=args.tgt, beam=args.beam, workers=args.workers, alpha=args.alpha,
+                              max_len_a=args.max_len_a, max_len_b=args.max_len_b)
     print(json.dumps(m) if args.json else seq2seq.report(m))
     return 0
 
@@ -133,6 +134,8 @@ def bench(argv: list[str]) -> int:
     return bench_main(argv) or 0
 
 
+DECODE_BOUNDS = {"beam": "[1, 1024]", "workers": "[1, 256]", "alpha": "[0, 100]", "max_len_a": "[0, 1e6]",
+                 "max_len_b": "[0, 1e6]"}
 GENERATE_BOUNDS = {"length": "[0, 2**24]", "temperature": "[0, 100]", "top_k": "[0, 2**31]", "seed": "[0, 2**63)"}
 
 
@@ -206,7 +209,11 @@ def main(argv: list[str] | None = None) -> int:
             return bench([])
         elif args.command == "generate":
             return generate(args)
-        elif args.command == "evaluate":
+        if args.command in ("evaluate", "predict"):   # the decoding options, checked before any work
+            for name, bounds in DECODE_BOUNDS.items():
+                if getattr(args, name, None) is not None:
+                    check_bounds(name, getattr(args, name), bounds)
+        if args.command == "evaluate":
             return evaluate(args)
         elif args.command == "gradflow":
             from .analysis.command import run as gradflow
@@ -224,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
                 from .train import load_checkpoint
                 decode = dict(alpha=args.alpha, max_len_a=args.max_len_a, max_len_b=args.max_len_b)
                 seq2seq.predict(load_checkpoint(args.checkpoint), None if source == "-" else source, sys.stdout,
-                                beam=args.beam, png=args.attention_png, **decode)
+                                beam=args.beam, png=args.attention_png, workers=args.workers, **decode)
                 return 0
             from .tasks.contract import predict_command
             return predict_command(args.checkpoint, source)

@@ -175,3 +175,18 @@ def test_translator_round_trips_and_survives_its_dict(tokens, shared):
         assert tr.source_tokens(s) == tr.split(s, 0)[::-1]
     if tokens == "subword":
         assert len(tr.split("das rote Auto", 1)) < len("das rote Auto")            # pieces longer than characters
+
+
+def test_translate_in_worker_threads_equals_one_thread():
+    import torch
+    from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig
+    from rnnkit.tasks.seq2seq import translate
+    pairs = copy_pairs(300, 3)
+    tr = parallel.Translator.learn(pairs, "chars")
+    torch.manual_seed(0)
+    model = Seq2Seq(Seq2SeqConfig(len(tr.src_vocab), len(tr.tgt_vocab), hidden_size=16, embedding_dim=8))
+    sentences = [s for s, _ in pairs]
+    for beam in (1, 3):
+        one = translate(model, tr, sentences, beam, batch_size=16)
+        two = translate(model, tr, sentences, beam, batch_size=16, workers=2)
+        assert [h.tokens for h in one] == [h.tokens for h in two]

@@ -281,7 +281,7 @@ def test_contract_checks_the_output_directory_before_any_work(tmp_path, capsys, 
     train = write_table(tmp_path / "train.csv", sentiment_rows(100, 0), "csv")
     a_file = tmp_path / "file"
     a_file.write_text("x")
-    for task in ("classify", "tag"):
+    for task in ("classify", "tag", "forecast", "caption", "seq2seq", "charlm", "adding", "copy"):
         assert "is a file" in error_of(capsys, ["train", task, "--out", str(a_file)])
         assert "which is a file" in error_of(capsys, ["train", task, "--out", str(a_file / "run")])
     previous = tmp_path / "previous"

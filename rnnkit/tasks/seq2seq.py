@@ -27,7 +27,7 @@ from ..models.seq2seq import ATTENTIONS, BRIDGES, PAD, RNN_LAYERS, Seq2Seq, Seq2
 from ..train import StepOutput, Trainer, TrainConfig, load_checkpoint, restore_model, seed_everything
 from ..train.checkpoint import atomic_write
 from ..train.optim import OPTIMIZERS, SCHEDULES
-from .options import option, resume_path
+from .options import check_out_dir, option, resume_options, validate
 
 SELECT = ("auto", "exact", "bleu", "chrf", "loss")
 
@@ -53,7 +53,7 @@ class Options:
     reverse_source: bool = option(False, "read each source backwards (Sutskever et al. 2014; the Keras addition "
                                          "example reverses its input)", "data")
     cell: str = option("gru", "recurrent cell of encoder and decoder", "model", choices=tuple(sorted(RNN_LAYERS)))
-    hidden_size: int = option(128, "units per layer (and per direction in the encoder)", "model")
+    hidden_size: int = option(128, "units per layer (and per direction in the encoder)", "model", bounds="[1, 2**16]")
     num_layers: int = option(1, "encoder layers", "model")
     decoder_layers: int = option(1, "decoder layers", "model")
     embedding_dim: int = option(64, "token embedding size", "model")
@@ -65,12 +65,14 @@ class Options:
     tie_embeddings: bool = option(False, "output layer shares the target embedding matrix", "model")
     bridge: str = option("linear", "decoder initial state from the encoder's final state", "model", choices=BRIDGES)
     dropout: float = option(0.0, "dropout on embeddings, between layers and before the output", "model")
-    minutes: float | None = option(5.0, "wall-clock training budget", "training")
-    epochs: int = option(1000, "passes over the training pairs, if the budget lasts", "training")
-    max_steps: int | None = option(None, "stop after this many updates", "training")
-    batch_size: int = option(128, "sentence pairs per batch", "training")
+    minutes: float | None = option(5.0, "wall-clock training budget", "training", bounds="(0, 1e7]", per_run=True)
+    epochs: int = option(1000, "passes over the training pairs, if the budget lasts", "training", bounds="[1, 2**31]",
+                         per_run=True)
+    max_steps: int | None = option(None, "stop after this many updates", "training", bounds="[1, 2**62]",
+                                   per_run=True)
+    batch_size: int = option(128, "sentence pairs per batch", "training", bounds="[1, 2**20]")
     optimizer: str = option("adam", "optimizer", "training", choices=tuple(sorted(OPTIMIZERS)))
-    lr: float = option(3e-3, "peak learning rate", "training")
+    lr: float = option(3e-3, "peak learning rate", "training", bounds="(0, inf)")
     weight_decay: float = option(0.0, "weight decay", "training")
     schedule: str = option("cosine", "learning-rate schedule (cosine spans --minutes)", "training", choices=SCHEDULES)
     warmup_steps: int = option(50, "linear warmup updates", "training")
@@ -84,18 +86,23 @@ class Options:
     select: str = option("auto", "validation metric that picks the best checkpoint (auto: exact match for "
                                  "built-in data, chrF for --tokens chars, BLEU for words)", "training",
                          choices=SELECT)
-    seed: int = option(0, "random seed", "training")
+    seed: int = option(0, "random seed", "training", bounds="[0, 2**63)")
     beam: int = option(1, "beam width of the final test decoding (1: greedy)", "output")
     alpha: float = option(0.0, "length penalty exponent (GNMT form ((5 + n) / 6) ** alpha)", "output")
     penalty: str = option("gnmt", "length penalty form", "output", choices=PENALTIES)
     max_len_a: float = option(2.0, "at most a * source length + b target tokens", "output")
     max_len_b: float = option(10.0, "see --max-len-a", "output")
     test_size: int = option(10000, "generated test pairs, unseen in training (built-in data)", "output")
-    out: str = option("runs/seq2seq", "directory for checkpoints, history and test.json", "output")
-    resume: bool = option(False, "continue from OUT/last.safetensors", "output")
-    quiet: bool = option(False, "no progress bar", "output")
+    out: str = option("runs/seq2seq", "directory for checkpoints, history and test.json", "output", per_run=True)
+    resume: bool = option(False, "continue from OUT/last.safetensors (with the run's own options)", "output",
+                          per_run=True)
+    overwrite: bool = option(False, "replace the checkpoints of a previous run in OUT", "output", per_run=True)
+    quiet: bool = option(False, "no progress bar", "output", per_run=True)
 
     def __post_init__(self):
+        validate(self)   # types, choices, declared ranges, finiteness (tasks/options.py)
+        if self.resume and self.overwrite:
+            raise UserError("options resume and overwrite contradict each other; pass one")
         for name in ("train_size", "digits", "hidden_size", "num_layers", "decoder_layers", "embedding_dim",
                      "epochs", "batch_size", "beam", "min_count", "test_size", "subword_vocab"):
             if getattr(self, name) < 1:
@@ -115,8 +122,6 @@ class Options:
             raise UserError(f"option val_fraction must be in (0, 0.5), got {self.val_fraction}")
         if self.patience is not None and self.patience < 1:
             raise UserError(f"option patience must be a positive integer, got {self.patience}")
-        if Path(self.out).exists() and not Path(self.out).is_dir():
-            raise UserError(f"--out {self.out} exists and is not a directory")
         if self.weight_decay < 0 or self.lr <= 0 or self.clip_norm < 0 or self.alpha < 0 or (self.minutes is not None and self.minutes <= 0):
             raise UserError("options lr and minutes must be positive; clip_norm, alpha, weight_decay not negative")
         try:
@@ -149,20 +154,31 @@ def load_pairs(o: Options):
     return (*parts, f"generated dates ({note})")
 
 
-@torch.no_grad()
 def translate(model: Seq2Seq, tr: Translator, sentences: list[str], beam: int = 1, batch_size: int = 64,
-              **decode) -> list:
-    """Hypotheses (models.decoding.Hypothesis, best first) for each sentence, in input order."""
+              workers: int = 1, **decode) -> list:
+    """Hypotheses (models.decoding.Hypothesis) for each sentence, in input order.
+
+    Sentences of similar length are batched together (less padding); ``workers`` batches are decoded at
+    once in threads, each running torch on one thread (on a busy machine this scales better than torch's
+    own intra-op threads, whose barriers stall when a thread is preempted)."""
     ids = [tr.source_ids(s) for s in sentences]
-    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))   # similar lengths together: less padding
-    out = [None] * len(ids)
-    for start in range(0, len(order), batch_size):
-        rows = order[start:start + batch_size]
+    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+    chunks = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    model.eval()
+
+    def run(rows):
         src, lengths = parallel.pad([ids[i] for i in rows])
         if beam == 1:
-            hyps = greedy(model, src, lengths, **decode)
-        else:
-            hyps = [h[0] for h in beam_search(model, src, lengths, beam=beam, **decode)]
+            return greedy(model, src, lengths, **decode)
+        return [h[0] for h in beam_search(model, src, lengths, beam=beam, **decode)]
+    if workers > 1:
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(workers) as pool:
+            results = list(pool.map(run, chunks))
+    else:
+        results = [run(rows) for rows in chunks]
+    out = [None] * len(ids)
+    for rows, hyps in zip(chunks, results):
         for i, h in zip(rows, hyps):
             out[i] = h
     return out
@@ -213,12 +229,14 @@ def make_step(model: Seq2Seq, tr: Translator, o: Options):
 
 
 def run(o: Options) -> int:
+    resume = check_out_dir(o.out, o.resume, o.overwrite)   # before any work
+    if resume is not None:   # the run's own options; vocabularies and model come from the checkpoint
+        ck = load_checkpoint(resume)
+        o = resume_options(o, ck.config.get("options"), str(resume))
     seed_everything(o.seed)
     out = Path(o.out)
-    resume = resume_path(o.out, o.resume)
     train, valid, test, source = load_pairs(o)
-    if resume is not None:   # vocabularies and model come from the checkpoint
-        ck = load_checkpoint(resume)
+    if resume is not None:
         tr, config = Translator.from_dict(ck.config), Seq2SeqConfig(**ck.config["model"])
     else:
         tr = Translator.learn(train, o.tokens, o.shared_vocab, o.reverse_source, o.min_count, o.max_vocab,
@@ -243,7 +261,7 @@ def run(o: Options) -> int:
           f"{len(tr.src_vocab)} / {len(tr.tgt_vocab)} {o.tokens}; {sum(p.numel() for p in model.parameters()):,} "
           f"parameters ({config.cell}, attention {config.attention}); best checkpoint by validation {select}",
           file=sys.stderr)
-    task_config = {"task": "seq2seq", "model": config.to_dict(), **tr.to_dict(), "options": asdict(o)}
+    task_config = {"task": "seq2seq", "model": config.to_dict(), **tr.to_dict(), "options": {k: v for k, v in asdict(o).items() if k not in ("resume", "overwrite")}}
     trainer = Trainer(model, make_step(model, tr, o), train_config, task_config=task_config)
     trainer.fit(PairBatches(*tr.encode(train), o.batch_size, shuffle=True), ValidationSet(valid, tr),
                 resume=str(resume) if resume else None)
@@ -298,15 +316,15 @@ def checkpoint_model(ck) -> tuple[Seq2Seq, Translator, dict]:
 
 
 def evaluate_file(ck, path: str, png: str | None = None, *, tgt: str | None = None, beam: int = 1,
-                  **decode) -> dict:
+                  workers: int = 1, **decode) -> dict:
     """BLEU, chrF and exact match (percent) on ``path`` (a TSV of pairs), or on sources ``path`` with
     references ``tgt``; ``png`` draws the first sentence's attention."""
-    if beam < 1:
-        raise UserError(f"--beam must be at least 1, got {beam}")
+    if beam < 1 or workers < 1:
+        raise UserError(f"--beam and --workers must be at least 1, got {beam} and {workers}")
     png_path = check_png(png)
     model, tr, options = checkpoint_model(ck)
     pairs = parallel.read_parallel(path, tgt) if tgt else parallel.read_tsv(path)
-    hyps = translate(model, tr, [s for s, _ in pairs], beam, **decode_options(options, **decode))
+    hyps = translate(model, tr, [s for s, _ in pairs], beam, workers=workers, **decode_options(options, **decode))
     if png_path:
         plot_attention(model, tr, pairs[0][0], hyps[0], png_path)
     result = {**scores([tr.text(h.tokens) for h in hyps], [t for _, t in pairs]), "sentences": len(pairs)}
@@ -319,14 +337,15 @@ def report(m: dict) -> str:
                " (BLEU and chrF need sacrebleu: pip install 'rnnkit[seq2seq]')"))
 
 
-def predict(ck, source: str | None, stream, *, beam: int = 1, png: str | None = None, **decode) -> None:
+def predict(ck, source: str | None, stream, *, beam: int = 1, png: str | None = None, workers: int = 1,
+            **decode) -> None:
     """One output line per input line of ``source`` (a file, or - / None for standard input)."""
-    if beam < 1:
-        raise UserError(f"--beam must be at least 1, got {beam}")
+    if beam < 1 or workers < 1:
+        raise UserError(f"--beam and --workers must be at least 1, got {beam} and {workers}")
     png_path = check_png(png)
     model, tr, options = checkpoint_model(ck)
     lines = sys.stdin.read().splitlines() if source in (None, "-") else parallel.read_lines(source)
-    hyps = translate(model, tr, lines, beam, **decode_options(options, **decode))
+    hyps = translate(model, tr, lines, beam, workers=workers, **decode_options(options, **decode))
     for h in hyps:
         stream.write(tr.text(h.tokens) + "\n")
     if png_path and hyps:
