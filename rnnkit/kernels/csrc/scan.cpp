@@ -65,9 +65,10 @@ Tensor forward(const Tensor& k, const Tensor& h0, const Tensor& mask, const Tens
     const scalar_t* pdrop = drop.numel() ? drop.data_ptr<scalar_t>() : nullptr;
     scalar_t* ph = h.data_ptr<scalar_t>();
     at::parallel_for(0, B, 1, [&](int64_t r0, int64_t r1) {
+      const std::vector<scalar_t> ones(pdrop ? 0 : H, scalar_t(1));  // no dropout: m = 1, no branch in the lane loop
       for (int64_t r = r0; r < r1; ++r) {
         const scalar_t* prev = p0 + r * H;
-        const scalar_t* m = pdrop ? pdrop + r * H : nullptr;
+        const scalar_t* m = pdrop ? pdrop + r * H : ones.data();
         for (int64_t t = 0; t < T; ++t) {
           const int64_t n = r * T + t;
           scalar_t* out = ph + n * H;
@@ -78,12 +79,12 @@ Tensor forward(const Tensor& k, const Tensor& h0, const Tensor& mask, const Tens
             if (G == 2) {
               _Pragma("GCC ivdep") for (int64_t j = 0; j < H; ++j) {
                 const auto c = coef(kt, H, 2, j);
-                out[j] = c.a * prev[j] + (m ? m[j] : scalar_t(1)) * c.b;
+                out[j] = c.a * prev[j] + m[j] * c.b;
               }
             } else {
               _Pragma("GCC ivdep") for (int64_t j = 0; j < H; ++j) {
                 const auto c = coef(kt, H, 3, j);
-                out[j] = c.a * prev[j] + (m ? m[j] : scalar_t(1)) * c.b;
+                out[j] = c.a * prev[j] + m[j] * c.b;
               }
             }
           }
@@ -108,9 +109,10 @@ std::vector<Tensor> backward(const Tensor& grad, const Tensor& k, const Tensor& 
     scalar_t *pdk = dk.data_ptr<scalar_t>(), *pd0 = dh0.data_ptr<scalar_t>();
     at::parallel_for(0, B, 1, [&](int64_t r0, int64_t r1) {
       std::vector<scalar_t> carry(H);  // a_{t+1} d_{t+1}: the gradient reaching h_t through h_{t+1}
+      const std::vector<scalar_t> ones(pdrop ? 0 : H, scalar_t(1));
       for (int64_t r = r0; r < r1; ++r) {
         std::fill(carry.begin(), carry.end(), scalar_t(0));
-        const scalar_t* m = pdrop ? pdrop + r * H : nullptr;
+        const scalar_t* m = pdrop ? pdrop + r * H : ones.data();
         for (int64_t t = T - 1; t >= 0; --t) {
           const int64_t n = r * T + t;
           const scalar_t *prev = t > 0 ? ph + (n - 1) * H : p0 + r * H, *gt = pg + n * H, *kt = pk + n * G * H;
@@ -122,7 +124,7 @@ std::vector<Tensor> backward(const Tensor& grad, const Tensor& k, const Tensor& 
           }
           _Pragma("GCC ivdep") for (int64_t j = 0; j < H; ++j) {
             const auto c = coef(kt, H, G, j);
-            const scalar_t d = gt[j] + carry[j], da = d * prev[j], db = m ? m[j] * d : d;
+            const scalar_t d = gt[j] + carry[j], da = d * prev[j], db = m[j] * d;
             const scalar_t kh = kt[(G - 1) * H + j];
             const scalar_t dg = kh >= scalar_t(0) ? scalar_t(1) : c.gh * (scalar_t(1) - c.gh);  // g'(k_h)
             if (G == 2) {  // a = 1 - z, b = z g:  dk_z = (g db - da) z (1 - z),  dk_h = z g' db
