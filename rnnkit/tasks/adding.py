@@ -17,13 +17,13 @@ from ..errors import UserError
 from ..models.regressor import CELLS, RegressorConfig, SequenceRegressor
 from ..train import StepOutput, TensorBatches, Trainer, TrainConfig, load_checkpoint, seed_everything
 from ..train.optim import OPTIMIZERS, SCHEDULES
-from .options import check_declared, check_memory, check_out_dir, option, resume_options, validate
+from .options import RunOptions, check_declared, check_memory, check_out_dir, option, resume_options
 
 BASELINE_MSE = 1 / 6   # Var(u1 + u2) for two independent U(0, 1) values
 
 
 @dataclass
-class Options:
+class Options(RunOptions):
     seq_len: int = option(50, "time steps per sequence", "data", bounds="[2, 2**20]")
     train_size: int = option(10000, "training sequences (generated)", "data", bounds="[1, 2**31]")
     val_size: int = option(1000, "validation sequences (generated)", "data", bounds="[1, 2**31]")
@@ -42,18 +42,12 @@ class Options:
                                    per_run=True)
     seed: int = option(0, "random seed for data, weights and order", "training", bounds="[0, 2**63)")
     out: str = option("runs/adding", "directory for checkpoints and history", "output", per_run=True)
-    resume: bool = option(False, "continue from OUT/last.safetensors (with the run's own options)", "output",
-                          per_run=True)
-    overwrite: bool = option(False, "replace the checkpoints of a previous run in OUT", "output", per_run=True)
     tensorboard: str | None = option(None, "also write TensorBoard logs (losses, metrics, learning rate, gradient "
                                            "norm, history plot) to this directory", "output", metavar="DIR",
                                      per_run=True)
-    quiet: bool = option(False, "no progress bar, only the final result", "output", per_run=True)
 
     def __post_init__(self):
-        validate(self)
-        if self.resume and self.overwrite:
-            raise UserError("options resume and overwrite contradict each other; pass one")
+        super().__post_init__()   # validates every declared option (tasks/options.py)
 
 
 def adding_data(n: int, seq_len: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

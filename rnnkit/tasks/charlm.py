@@ -26,14 +26,14 @@ from ..models.charlm import RNN_LAYERS, CharLM, CharLMConfig, sample_next
 from ..train import StepOutput, Trainer, TrainConfig, load_checkpoint, restore_model, seed_everything
 from ..train.config import PRECISIONS
 from ..train.optim import OPTIMIZERS, SCHEDULES
-from .options import check_declared, check_memory, check_out_dir, option, resume_options, validate
+from .options import RunOptions, check_declared, check_memory, check_out_dir, option, resume_options
 
 LN2 = math.log(2)
 WARMUP = 20   # default linear warmup updates
 
 
 @dataclass
-class Options:
+class Options(RunOptions):
     text: list[str] | None = option(None, "UTF-8 text files to learn (default: the Python documentation topics "
                                           "in the standard library)", "data", metavar="FILE")
     train: list[str] | None = option(None, "the same as --text (the name every task accepts)", "data", metavar="FILE")
@@ -73,28 +73,22 @@ class Options:
                                     bounds="[1, 2**31]", per_run=True)
     seed: int = option(0, "random seed", "training", bounds="[0, 2**63)")
     out: str = option("runs/charlm", "directory for checkpoints and history", "output", per_run=True)
-    resume: bool = option(False, "continue from OUT/last.safetensors (with the run's own options)", "output",
-                          per_run=True)
-    overwrite: bool = option(False, "replace the checkpoints of a previous run in OUT", "output", per_run=True)
     tensorboard: str | None = option(None, "also write TensorBoard logs (losses, metrics, learning rate, gradient "
                                            "norm, history plot) to this directory", "output", metavar="DIR",
                                      per_run=True)
-    quiet: bool = option(False, "no progress bar, only the results", "output", per_run=True)
     sample_length: int = option(400, "characters to generate at the end (0: none)", "output", bounds="[0, 2**20]",
                                 per_run=True)
     temperature: float = option(0.8, "sampling temperature of the final sample (0: greedy)", "output",
                                 bounds="[0, 100]", per_run=True)
 
     def __post_init__(self):
-        validate(self)
+        super().__post_init__()   # validates every declared option (tasks/options.py)
         if self.text and self.train:
             raise UserError("pass the text as --text or as --train, not both")
         if self.embedding_dim < 1 and not self.onehot:
             raise UserError("option embedding_dim must be positive (or pass --onehot)")
         if self.schedule == "plateau" and self.warmup_steps:
             raise UserError("option warmup_steps is not available with the plateau schedule; leave it out")
-        if self.resume and self.overwrite:
-            raise UserError("options resume and overwrite contradict each other; pass one")
 
     @property
     def warmup(self) -> int:

@@ -25,7 +25,6 @@ names, and the options: nothing else is needed to predict.
 from __future__ import annotations
 
 import json
-import math
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path

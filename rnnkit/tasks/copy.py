@@ -16,15 +16,14 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ..errors import UserError
 from ..models.copier import CELLS, Copier, CopierConfig
 from ..train import StepOutput, TensorBatches, Trainer, TrainConfig, load_checkpoint, seed_everything
 from ..train.optim import OPTIMIZERS, SCHEDULES
-from .options import check_memory, check_out_dir, option, resume_options, validate
+from .options import RunOptions, check_memory, check_out_dir, option, resume_options
 
 
 @dataclass
-class Options:
+class Options(RunOptions):
     delay: int = option(100, "T: steps between the last symbol and the delimiter, plus one", "data",
                         bounds="[1, 2**20]")
     length: int = option(10, "symbols to remember and copy", "data", bounds="[1, 2**16]")
@@ -48,15 +47,9 @@ class Options:
     log_grad_norms: bool = option(False, "add per-layer gradient norms and the clipped fraction to the history",
                                   "output", per_run=True)
     out: str = option("runs/copy", "directory for checkpoints and history", "output", per_run=True)
-    resume: bool = option(False, "continue from OUT/last.safetensors (with the run's own options)", "output",
-                          per_run=True)
-    overwrite: bool = option(False, "replace the checkpoints of a previous run in OUT", "output", per_run=True)
-    quiet: bool = option(False, "no progress bar, only the final result", "output", per_run=True)
 
     def __post_init__(self):
-        validate(self)
-        if self.resume and self.overwrite:
-            raise UserError("options resume and overwrite contradict each other; pass one")
+        super().__post_init__()   # validates every declared option (tasks/options.py)
 
 
 def copy_data(n: int, delay: int, length: int = 10, symbols: int = 8, seed: int = 0):

@@ -13,7 +13,7 @@ import os
 import sys
 import types
 import typing
-from dataclasses import MISSING, field, fields, replace
+from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
 
 from ..errors import UserError
@@ -202,6 +202,24 @@ def parse_options(cls, argv: list[str], prog: str, description: str):
     options = cls(**values)   # its __post_init__ validates (see validate)
     options.given = frozenset(values)   # what the user set, for resume_options
     return options
+
+
+@dataclass
+class RunOptions:
+    """The output options of a task whose runs can be resumed (adding, copy, charlm, seq2seq), declared once.
+
+    A task's ``Options`` subclasses it, redeclares ``out`` for its own default directory, and calls
+    ``super().__post_init__()`` first (which validates every declared option)."""
+    out: str = option("runs/run", "directory for checkpoints and history", "output", per_run=True)
+    resume: bool = option(False, "continue from OUT/last.safetensors (with the run's own options)", "output",
+                          per_run=True)
+    overwrite: bool = option(False, "replace the checkpoints of a previous run in OUT", "output", per_run=True)
+    quiet: bool = option(False, "no progress bar, only the results", "output", per_run=True)
+
+    def __post_init__(self):
+        validate(self)
+        if self.resume and self.overwrite:
+            raise UserError("options resume and overwrite contradict each other; pass one")
 
 
 RUN_FILES = ("last.safetensors", "best.safetensors")

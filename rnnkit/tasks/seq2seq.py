@@ -27,13 +27,13 @@ from ..models.seq2seq import ATTENTIONS, BRIDGES, PAD, RNN_LAYERS, Seq2Seq, Seq2
 from ..train import StepOutput, Trainer, TrainConfig, load_checkpoint, restore_model, seed_everything
 from ..train.checkpoint import atomic_write
 from ..train.optim import OPTIMIZERS, SCHEDULES
-from .options import check_out_dir, option, resume_options, validate
+from .options import RunOptions, check_out_dir, option, resume_options
 
 SELECT = ("auto", "exact", "bleu", "chrf", "loss")
 
 
 @dataclass
-class Options:
+class Options(RunOptions):
     src: str | None = option(None, "source sentences, one a line (.gz allowed); with --tgt", "data")
     tgt: str | None = option(None, "target sentences, line-aligned with --src", "data")
     train: str | None = option(None, "training pairs as a TSV file: source<TAB>target", "data")
@@ -94,15 +94,9 @@ class Options:
     max_len_b: float = option(10.0, "see --max-len-a", "output")
     test_size: int = option(10000, "generated test pairs, unseen in training (built-in data)", "output")
     out: str = option("runs/seq2seq", "directory for checkpoints, history and test.json", "output", per_run=True)
-    resume: bool = option(False, "continue from OUT/last.safetensors (with the run's own options)", "output",
-                          per_run=True)
-    overwrite: bool = option(False, "replace the checkpoints of a previous run in OUT", "output", per_run=True)
-    quiet: bool = option(False, "no progress bar", "output", per_run=True)
 
     def __post_init__(self):
-        validate(self)   # types, choices, declared ranges, finiteness (tasks/options.py)
-        if self.resume and self.overwrite:
-            raise UserError("options resume and overwrite contradict each other; pass one")
+        super().__post_init__()   # validates every declared option (tasks/options.py)
         for name in ("train_size", "digits", "hidden_size", "num_layers", "decoder_layers", "embedding_dim",
                      "epochs", "batch_size", "beam", "min_count", "test_size", "subword_vocab"):
             if getattr(self, name) < 1:

@@ -26,7 +26,6 @@ from ..data.builtin import python_roles
 from ..data.conll import check_aligned, is_bio, read_columns, read_tagged, parse_conllu, is_word, tag_format
 from ..data.padded import PaddedBatches
 from ..data.tabular import read_source
-from ..data.vectorizer import missing_extra
 from ..errors import UserError
 from ..models.tagger import CELLS, CHAR_ENCODERS, Tagger, TaggerConfig
 from ..train import StepOutput, restore_model
