@@ -7,7 +7,7 @@
     rnnkit predict --checkpoint PATH [FILE|-]
     rnnkit predict --checkpoint PATH [--beam K] [FILE|-] [--attention-png PNG]     (seq2seq)
     rnnkit predict --checkpoint PATH [--beam K] IMAGE [IMAGE ...] [--attention-png PNG]   (caption)
-    rnnkit export --checkpoint PATH --out MODEL.onnx [--step] [--force]
+    rnnkit export --checkpoint PATH --out MODEL.onnx [--step] [--overwrite]
     rnnkit info
     rnnkit bench [...]
     rnnkit gradflow [--cell CELL ...] [--steps T] [--checkpoint CK ...] [--out DIR]
@@ -154,8 +154,6 @@ def generate(args) -> int:
 
 def export(args) -> int:
     """``rnnkit export``: the checkpoint's CharLM as ONNX, its vocabulary and config in the metadata."""
-    import json
-
     from .export import export_onnx, require_onnx
     from .tasks import charlm
     require_onnx()
