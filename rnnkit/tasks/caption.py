@@ -322,7 +322,7 @@ def predict_command(args) -> int:
         raise UserError("predict with a caption checkpoint takes image files: rnnkit predict --checkpoint CK "
                         "IMAGE [IMAGE ...]")
     need_libraries()
-    png = check_png(args.attention_png)
+    png = contract.check_png(args.attention_png, "the attention picture")
     for p in args.input:
         if not Path(p).is_file():
             raise UserError(f"image not found: {p}")
@@ -337,20 +337,6 @@ def predict_command(args) -> int:
         plot_attention(images[0], cap, hyps[0], model.grid, png)
         print(f"rnnkit: attention of each word over {args.input[0]} written to {png}", file=sys.stderr)
     return 0
-
-
-def check_png(png: str | None) -> Path | None:
-    """Validated before any work: a .png path in an existing directory, matplotlib installed."""
-    if png is None:
-        return None
-    path = Path(png)
-    if path.suffix.lower() != ".png" or not path.parent.is_dir():
-        raise UserError(f"the attention picture needs a .png path in an existing directory, got {png}")
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        raise UserError("the attention picture needs matplotlib: pip install 'rnnkit[plot]'") from None
-    return path
 
 
 def plot_attention(image: torch.Tensor, cap: Captions, hyp, grid: tuple[int, int], path: Path,

@@ -180,6 +180,21 @@ def predict_command(checkpoint: str, source: str) -> int:
     return 0
 
 
+def check_png(png: str | None, what: str) -> Path | None:
+    """Validated before any work: ``png`` is a .png path in an existing directory and matplotlib is installed
+    (UserError naming ``what``, e.g. "the attention map"); None passes."""
+    if png is None:
+        return None
+    path = Path(png)
+    if path.suffix.lower() != ".png" or not path.parent.is_dir():
+        raise UserError(f"{what} needs a .png path in an existing directory, got {png}")
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise UserError(f"{what} needs matplotlib: pip install 'rnnkit[plot]'") from None
+    return path
+
+
 def save_confusion_png(matrix, labels: list[str], path: Path) -> str | None:
     """The confusion matrix as a PNG (scikit-learn's display); None with a note if matplotlib is missing."""
     try:

@@ -27,6 +27,7 @@ from ..models.seq2seq import ATTENTIONS, BRIDGES, PAD, RNN_LAYERS, Seq2Seq, Seq2
 from ..train import StepOutput, Trainer, TrainConfig, load_checkpoint, restore_model, seed_everything
 from ..train.checkpoint import atomic_write
 from ..train.optim import OPTIMIZERS, SCHEDULES
+from . import contract
 from .options import RunOptions, check_out_dir, option, resume_options
 
 SELECT = ("auto", "exact", "bleu", "chrf", "loss")
@@ -315,7 +316,7 @@ def evaluate_file(ck, path: str, png: str | None = None, *, tgt: str | None = No
     references ``tgt``; ``png`` draws the first sentence's attention."""
     if beam < 1 or workers < 1:
         raise UserError(f"--beam and --workers must be at least 1, got {beam} and {workers}")
-    png_path = check_png(png)
+    png_path = contract.check_png(png, "the attention map")
     model, tr, options = checkpoint_model(ck)
     pairs = parallel.read_parallel(path, tgt) if tgt else parallel.read_tsv(path)
     hyps = translate(model, tr, [s for s, _ in pairs], beam, workers=workers, **decode_options(options, **decode))
@@ -336,7 +337,7 @@ def predict(ck, source: str | None, stream, *, beam: int = 1, png: str | None = 
     """One output line per input line of ``source`` (a file, or - / None for standard input)."""
     if beam < 1 or workers < 1:
         raise UserError(f"--beam and --workers must be at least 1, got {beam} and {workers}")
-    png_path = check_png(png)
+    png_path = contract.check_png(png, "the attention map")
     model, tr, options = checkpoint_model(ck)
     lines = sys.stdin.read().splitlines() if source in (None, "-") else parallel.read_lines(source)
     hyps = translate(model, tr, lines, beam, workers=workers, **decode_options(options, **decode))
@@ -345,20 +346,6 @@ def predict(ck, source: str | None, stream, *, beam: int = 1, png: str | None = 
     if png_path and hyps:
         plot_attention(model, tr, lines[0], hyps[0], png_path)
         print(f"rnnkit: attention map of the first sentence written to {png_path}", file=sys.stderr)
-
-
-def check_png(png: str | None) -> Path | None:
-    """Validated before any work: a .png path in an existing directory, matplotlib installed."""
-    if png is None:
-        return None
-    path = Path(png)
-    if path.suffix.lower() != ".png" or not path.parent.is_dir():
-        raise UserError(f"the attention map needs a .png path in an existing directory, got {png}")
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        raise UserError("the attention map needs matplotlib: pip install 'rnnkit[plot]'") from None
-    return path
 
 
 def plot_attention(model: Seq2Seq, tr: Translator, sentence: str, hyp, path: Path) -> None:
