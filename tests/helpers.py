@@ -39,3 +39,13 @@ def holes_mask(B, T):
     """A mask with every pattern: full, right padding, left padding, holes, empty."""
     rows = [[1] * T, [1] * (T - 2) + [0] * 2, [0] * 2 + [1] * (T - 2), [1, 0] * (T // 2) + [1] * (T % 2), [0] * T]
     return torch.tensor(rows[:B], dtype=torch.bool)
+
+
+def error_of(capsys, argv) -> str:
+    """Run the CLI on argv: it must exit 2 with exactly one ``rnnkit: error:`` line on stderr, returned."""
+    from rnnkit.cli import main
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("rnnkit: error: "), err
+    return lines[0]

@@ -8,15 +8,9 @@ from rnnkit.tasks.adding import BASELINE_MSE, Options
 from rnnkit.tasks.options import parse_options
 from rnnkit.train import load_checkpoint
 
+from helpers import error_of
 
 
-
-def error_of(capsys, argv):
-    assert main(argv) == 2
-    err = capsys.readouterr().err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("rnnkit: error: "), err
-    return lines[0]
 
 
 def toml(tmp_path, text):

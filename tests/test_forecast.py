@@ -19,6 +19,8 @@ from rnnkit.cli import main   # noqa: E402
 from rnnkit.models.forecaster import Forecaster, ForecasterConfig, pinball_loss   # noqa: E402
 from rnnkit.train import load_checkpoint   # noqa: E402
 
+from helpers import error_of
+
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--lookback", "8", "--horizon", "4", "--hidden-size", "8", "--epochs", "6", "--patience", "6",
         "--minutes", "1", "--batch-size", "16", "--quiet", "--no-plot"]
@@ -30,13 +32,6 @@ def cli(*args, stdin=None):
     p = subprocess.run([sys.executable, "-m", "rnnkit.cli", *args], capture_output=True, text=True, env=env,
                        input=stdin, timeout=300)
     return p.returncode, p.stdout, p.stderr
-
-
-def error_of(capsys, argv):
-    assert main(argv) == 2
-    lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("rnnkit: error: "), lines
-    return lines[0]
 
 
 def series(n=84, seed=0):

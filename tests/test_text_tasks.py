@@ -12,18 +12,12 @@ import pytest
 from rnnkit.cli import main
 from rnnkit.train import load_checkpoint
 
+from helpers import error_of
+
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--minutes", "2", "--batch-size", "16", "--quiet"]
 TINY_CLASSIFY = TINY + ["--embedding-dim", "16", "--hidden-size", "16"]
 TINY_TAG = TINY + ["--word-dim", "16", "--char-size", "16", "--char-dim", "8", "--hidden-size", "16"]
-
-
-def error_of(capsys, argv):
-    assert main(argv) == 2
-    err = capsys.readouterr().err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("rnnkit: error: "), err
-    return lines[0]
 
 
 def cli(*args, stdin=None):
