@@ -92,3 +92,20 @@ def test_layers_without_torch_counterpart_refuse_export():
         rnnkit.to_torch(rnnkit.LSTM(4, input_size=3, peephole=True))
     with pytest.raises(ValueError, match="no fused torch op"):
         rnnkit.GRU(4, input_size=3, reset_after=False, backend="torch")
+
+
+def test_dropout_meaning_differs_and_conversion_says_so():
+    """torch.nn drops only between layers; rnnkit's dropout also drops the first layer's inputs."""
+    torch_lstm = nn.LSTM(3, 4, num_layers=2, dropout=0.5)
+    with pytest.warns(UserWarning, match="between layers"):
+        layer = rnnkit.from_torch(torch_lstm)
+    assert layer.dropout == 0.5
+    with pytest.warns(UserWarning, match="between layers"):
+        rnnkit.to_torch(layer)
+    # an explicit dropout= is the user's choice: no warning, and it is used
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert rnnkit.from_torch(torch_lstm, dropout=0.0).dropout == 0.0
+        rnnkit.from_torch(nn.LSTM(3, 4, num_layers=2))
+        rnnkit.to_torch(rnnkit.LSTM(4, input_size=3, num_layers=2))

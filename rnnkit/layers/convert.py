@@ -1,6 +1,8 @@
 """Weights both ways between rnnkit layers and torch.nn.RNN / LSTM / GRU."""
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import nn
 
@@ -31,8 +33,11 @@ def from_torch(module: nn.RNNBase, **layer_options) -> RNN:
     if module.weight_ih_l0.is_meta or not module.weight_ih_l0.is_floating_point():
         raise ValueError(f"from_torch needs floating-point weights with values, got {module.weight_ih_l0.dtype} "
                          f"on {module.weight_ih_l0.device}")
+    if module.dropout and "dropout" not in layer_options:
+        _warn_dropout(module.dropout)
     opts = dict(input_size=module.input_size, num_layers=module.num_layers, bidirectional=module.bidirectional,
-                dropout=module.dropout, batch_first=module.batch_first, **layer_options)
+                dropout=module.dropout, batch_first=module.batch_first)
+    opts.update(layer_options)
     if isinstance(module, nn.LSTM):
         layer = LSTM(module.hidden_size, proj_size=module.proj_size, **opts)
     elif isinstance(module, nn.GRU):
@@ -55,6 +60,8 @@ def to_torch(layer: RNN) -> nn.RNNBase:
         raise ValueError(f"{type(layer).__name__} with these options has no torch.nn counterpart")
     if layer.bidirectional and layer.num_layers > 1 and layer.merge_mode not in ("concat", None):
         raise ValueError("torch.nn concatenates the directions between layers; merge_mode must be 'concat'")
+    if layer.dropout:
+        _warn_dropout(layer.dropout)
     cell = layer.cells()[0][0]
     opts = dict(input_size=layer.input_size, hidden_size=layer.hidden_size, num_layers=layer.num_layers,
                 bidirectional=layer.bidirectional, dropout=layer.dropout, batch_first=layer.batch_first)
@@ -67,6 +74,13 @@ def to_torch(layer: RNN) -> nn.RNNBase:
     module.to(device=cell.weight_ih.device, dtype=cell.weight_ih.dtype)
     _copy(layer, module, to_torch=True)
     return module
+
+
+def _warn_dropout(rate: float) -> None:
+    """The two libraries' ``dropout`` differ in training mode only; say so rather than differ silently."""
+    warnings.warn(f"dropout={rate}: torch.nn drops only between layers, rnnkit (as Keras) also drops the first "
+                  "layer's inputs, so the two differ in training mode (evaluation is identical); pass dropout= "
+                  "to from_torch to choose", UserWarning, stacklevel=3)
 
 
 def _copy(layer: RNN, module: nn.RNNBase, to_torch: bool) -> None:
