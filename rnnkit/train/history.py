@@ -39,6 +39,9 @@ class Mean:
         self.sums, self.items, self.steps = dict(d["sums"]), d["items"], d["steps"]
 
 
+PANELS_PER_ROW = 4
+
+
 class History:
     """One row per evaluation: epoch, step, time, lr, the training means and ``val_`` metrics."""
 
@@ -78,12 +81,16 @@ class History:
         except ImportError:
             warnings.warn("matplotlib is not installed, so no history.png (pip install 'rnnkit[plot]')")
             return False
-        skip = {"epoch", "step", "time", "lr"}
-        names = [k for k in self.keys() if k not in skip and not k.startswith("val_")]
+        skip = {"epoch", "step", "time", "lr", "clipped"}   # gradient columns: grad_norms.png (gradlog)
+        names = [k for k in self.keys() if k not in skip and not k.startswith(("val_", "grad_norm"))]
         names += [k[4:] for k in self.keys() if k.startswith("val_") and k[4:] not in names]
-        fig, axes = plt.subplots(1, max(len(names), 1), figsize=(4.5 * max(len(names), 1), 3.5), squeeze=False)
+        cols = min(max(len(names), 1), PANELS_PER_ROW)
+        rows = -(-max(len(names), 1) // cols)
+        fig, axes = plt.subplots(rows, cols, figsize=(4.5 * cols, 3.5 * rows), squeeze=False)
+        for ax in axes.flat[len(names):]:
+            ax.set_visible(False)
         steps = self.column("step")
-        for ax, name in zip(axes[0], names):
+        for ax, name in zip(axes.flat, names):
             for key, label in ((name, "train"), ("val_" + name, "validation")):
                 pts = [(s, v) for s, v in zip(steps, self.column(key)) if v is not None]
                 if pts:
