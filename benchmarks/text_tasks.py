@@ -27,6 +27,17 @@ def uptime() -> str:
     return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
 
+def versions() -> dict:
+    """Python, torch and rnnkit versions (the git commit, "+changes" for a changed tree; RNNKIT_COMMIT names it
+    for a copy made with git archive), and the torch threads."""
+    import torch
+    git = lambda *a: subprocess.run(["git", "-C", str(ROOT), *a], capture_output=True, text=True).stdout.strip()
+    return {"python": sys.version.split()[0], "torch": torch.__version__,
+            "rnnkit_commit": os.environ.get("RNNKIT_COMMIT") or git("rev-parse", "--short", "HEAD") + (
+                "+changes" if git("status", "--porcelain", "--", "rnnkit") else ""),
+            "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "unset (torch's default)")}
+
+
 def rnnkit(*args) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run([sys.executable, "-m", "rnnkit.cli", *args], capture_output=True, text=True, env=env)
@@ -67,7 +78,8 @@ def run(name: str, result: str, test: str, train_args: list[str]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "run"
         record = {"name": name, "command": "rnnkit train " + " ".join(train_args), "date_before": time.ctime(),
-                  "uptime_before": uptime(), "python": sys.version.split()[0]}
+                  "uptime_before": uptime(), **versions(),
+                  "machine": "2-core CPU shared with other engineers' niced jobs; run under the measurement lock"}
         t0 = time.monotonic()
         p = rnnkit("train", *train_args, "--out", str(out), "--quiet")
         record["wall_s"] = round(time.monotonic() - t0, 1)
