@@ -1,13 +1,15 @@
 """Measure rnnkit train classify / tag runs: train from the CLI, then evaluate the best checkpoint on a test file.
 
     python benchmarks/text_tasks.py prepare-tag DIR   # built-in ast roles: train on some modules, test on others
+    python benchmarks/text_tasks.py prepare-tag-torch DIR   # a second text: torch.nn's own source, tagged the same way
     python benchmarks/text_tasks.py prepare-docstrings DIR   # built-in docstrings: a seeded 600 as test
-    python benchmarks/text_tasks.py run NAME RESULT.jsonl TEST_FILE -- classify --train ... --minutes 3
+    python benchmarks/text_tasks.py run NAME RESULT.jsonl TEST_FILE[,TEST_FILE...] -- classify --train ... --minutes 3
 
 Each ``run`` appends one JSON line to RESULT.jsonl: the command, date and load
 (``uptime``) before and after, the best validation accuracy and its epoch, the
 number of updates and epochs, and the test metrics from ``rnnkit evaluate --json``
-(a fresh process reading the checkpoint). Run it under the measurement lock.
+(a fresh process reading the checkpoint; further test files, comma-separated, under "other_tests").
+Run it under the measurement lock.
 """
 from __future__ import annotations
 
@@ -57,6 +59,22 @@ def prepare_tag(out: str) -> None:
               f"{sum(len(s[0]) for s in sents)} tokens")
 
 
+def prepare_tag_torch(out: str) -> None:
+    """A second text for the tagger, from outside the standard library: the Python source of torch.nn's modules
+    (torch/nn/modules/*.py of the pinned torch), tagged by the same ast roles as the built-in data."""
+    import torch
+    sys.path.insert(0, str(ROOT))
+    from rnnkit.data.builtin import tag_source
+    files = sorted((Path(torch.__file__).parent / "nn" / "modules").glob("*.py"))
+    sents = [s for f in files for s in tag_source(f.read_text(encoding="utf-8"))]
+    Path(out).mkdir(parents=True, exist_ok=True)
+    with open(Path(out) / "torch-nn.txt", "w", encoding="utf-8") as f:
+        for tokens, tags in sents:
+            f.write("".join(f"{w.replace(' ', '_')} {t}\n" for w, t in zip(tokens, tags)) + "\n")
+    print(f"torch-nn: torch {torch.__version__}, {len(files)} files of torch/nn/modules, {len(sents)} lines, "
+          f"{sum(len(s[0]) for s in sents)} tokens")
+
+
 def prepare_docstrings(out: str) -> None:
     import csv
     import random
@@ -89,10 +107,15 @@ def run(name: str, result: str, test: str, train_args: list[str]) -> None:
         best = max(history, key=lambda r: r["val_acc"])
         record.update(best_val_acc=best["val_acc"], best_epoch=best["epoch"], best_step=best["step"],
                       epochs=history[-1]["epoch"], updates=history[-1]["step"], report=p.stdout.strip().splitlines())
-        e = rnnkit("evaluate", "--checkpoint", str(out / "best.safetensors"), "--data", test, "--json")
-        if e.returncode:
-            raise SystemExit(f"evaluation failed: {e.stderr.strip()}")
-        record["test"] = {k: v for k, v in json.loads(e.stdout).items() if k not in ("per_class",)}
+        tests = {}
+        for path in test.split(","):
+            e = rnnkit("evaluate", "--checkpoint", str(out / "best.safetensors"), "--data", path, "--json")
+            if e.returncode:
+                raise SystemExit(f"evaluation on {path} failed: {e.stderr.strip()}")
+            tests[path] = {k: v for k, v in json.loads(e.stdout).items() if k not in ("per_class",)}
+        record["test_file"], record["test"] = next(iter(tests.items()))
+        if len(tests) > 1:
+            record["other_tests"] = dict(list(tests.items())[1:])
         record.update(date_after=time.ctime(), uptime_after=uptime())
     with open(result, "a") as f:
         f.write(json.dumps(record) + "\n")
@@ -104,6 +127,8 @@ def run(name: str, result: str, test: str, train_args: list[str]) -> None:
 if __name__ == "__main__":
     if sys.argv[1] == "prepare-tag":
         prepare_tag(sys.argv[2])
+    elif sys.argv[1] == "prepare-tag-torch":
+        prepare_tag_torch(sys.argv[2])
     elif sys.argv[1] == "prepare-docstrings":
         prepare_docstrings(sys.argv[2])
     elif sys.argv[1] == "run":
