@@ -1,6 +1,7 @@
 """The task contract, written once: every supervised task follows it.
 
     rnnkit train TASK [--train FILE] [--valid FILE] [--minutes N] [--epochs N] [--out DIR] [options]
+    rnnkit train TASK --out DIR --resume [--minutes N] [--epochs N]   # the run's own options and vocabularies
     rnnkit evaluate --checkpoint CK --data FILE [--json]
     rnnkit predict --checkpoint CK [FILE|-]
 
@@ -8,10 +9,12 @@ A task module (tasks/classify.py, tasks/tag.py) declares ``Options`` as a
 subclass of ``TaskOptions`` (the shared options below, its own added) and
 provides:
 
-* ``run(options)``: read the data (``--train``, else its built-in set; with no
-  ``--valid`` a seeded ``val_fraction`` of it is held out), build its model,
-  call ``train(...)`` here, which runs the one Trainer, monitors validation
-  accuracy, prints it per epoch and reports the best checkpoint at the end;
+* ``run(options)``: call ``start(options, name)`` first (it checks --out and, with
+  --resume, returns the run's options and checkpoint), read the data (``--train``,
+  else its built-in set; with no ``--valid`` a seeded ``val_fraction`` of it is
+  held out), build its model (from the checkpoint when resuming), call
+  ``train(...)`` here, which runs the one Trainer, monitors validation accuracy,
+  prints it per epoch and reports the best checkpoint at the end;
 * ``evaluate(checkpoint, path, png) -> dict``: the task's metrics on a labelled
   file (flat names to values; nested dicts for per-class figures);
 * ``report(metrics) -> str``: the same for people;
