@@ -92,10 +92,11 @@ def start(o: TaskOptions, task: str | None = None):
     ck = None
     if path is not None:
         ck = load_checkpoint(path)
-        if ck.config.get("task") != task:
-            raise UserError(f"{path} is a checkpoint of task {ck.config.get('task')!r}, not of the {task} task")
+        found = ck.config.get("task") if isinstance(ck.config, dict) else None
+        if found != task:
+            raise UserError(f"{path} is a checkpoint of task {found!r}, not of the {task} task")
         o = resume_options(o, ck.config.get("options"), str(path))
-        check_budget_left(o, ck.state.get("trainer"), path)
+        check_budget_left(o, ck.state.get("trainer") if isinstance(ck.state, dict) else None, path)
     seed_everything(o.seed)
     return o, ck
 
