@@ -50,9 +50,12 @@ class Options(contract.TaskOptions):
     bidirectional: bool = option(True, "read the text in both directions", "model")
     pooling: str = option("max", "how the states become one vector", "model", choices=POOLINGS)
     dropout: float = option(0.3, "dropout on embeddings, between layers and before the output", "model")
+    word_dropout: float = option(0.0, "in training, replace a token by the unknown token with this probability, "
+                                      "so the model learns what to make of unknown words", "model")
     patience: int | None = option(3, "stop after this many epochs without a better validation accuracy",
                                   "training")
-    out: str = option("runs/classify", "directory for checkpoints, history and figures", "output")
+    out: str = option("runs/classify", "directory for checkpoints, history and figures", "output",
+                      per_run=True)
 
     def __post_init__(self):
         super().__post_init__()
@@ -63,6 +66,7 @@ class Options(contract.TaskOptions):
             raise UserError(f"option max_tokens must be at least 3 (padding, unknown and one token), "
                             f"got {self.max_tokens}")
         contract.check_rate("dropout", self.dropout)
+        contract.check_rate("word_dropout", self.word_dropout)
 
 
 # ---- data -----------------------------------------------------------------------------------------
@@ -100,9 +104,11 @@ def batches(exs, batch_size: int, shuffle: bool) -> PaddedBatches:
     return PaddedBatches(exs, collate, lambda e: len(e[0]), batch_size, shuffle)
 
 
-def make_step(model: TextClassifier):
+def make_step(model: TextClassifier, word_dropout: float = 0.0):
     def step(batch, state):
         ids, lengths, y = batch
+        if model.training and word_dropout:   # a dropped token becomes the unknown one (id 1; 0 is padding)
+            ids = ids.masked_fill((torch.rand(ids.shape) < word_dropout) & (ids > 1), 1)
         logits = model(ids, lengths)                                   # (B, C)
         loss = F.cross_entropy(logits.float(), y)
         acc = (logits.argmax(-1) == y).float().mean()
@@ -158,21 +164,26 @@ def report(m: dict) -> str:
 # ---- the task -------------------------------------------------------------------------------------
 
 def run(o: Options) -> int:
-    contract.start(o)   # --out checked before any work, then seeded
+    o, resume = contract.start(o, "classify")   # --out checked before any work; --resume: the run's own options
     texts, labels, vtexts, vlabels, source = load_data(o)
-    names = label_order(labels)
-    vec = TextVectorizer(o.max_tokens, "lower" if o.lowercase else None, TOKENS[o.tokens], o.max_length).fit(texts)
-    config = ClassifierConfig(len(vec), len(names), o.cell, o.embedding_dim, o.hidden_size, o.num_layers,
-                              o.bidirectional, o.pooling, o.dropout)
-    model = TextClassifier(config)
+    if resume is None:
+        names = label_order(labels)
+        vec = TextVectorizer(o.max_tokens, "lower" if o.lowercase else None, TOKENS[o.tokens], o.max_length).fit(texts)
+        config = ClassifierConfig(len(vec), len(names), o.cell, o.embedding_dim, o.hidden_size, o.num_layers,
+                                  o.bidirectional, o.pooling, o.dropout)
+        model = TextClassifier(config)
+    else:   # the run's own vocabulary, label names and model (its weights: the Trainer restores them)
+        model, vec, names, _ = load(resume)
+        config = model.config
+        contract.check_labels(labels + vlabels, names, o.train or "the built-in data")
     train_ex, val_ex = examples(vec, texts, labels, names), examples(vec, vtexts, vlabels, names)
     print(f"classify: {len(texts):,} training texts from {source}; {len(names)} classes; "
           f"{len(vec):,} {o.tokens} tokens (unknown in validation: {vec.oov_rate(vtexts):.1%}); "
           f"{sum(p.numel() for p in model.parameters()):,} parameters; backend {model.backend}", file=sys.stderr)
-    trainer = contract.train(model, make_step(model), batches(train_ex, o.batch_size, True),
+    trainer = contract.train(model, make_step(model, o.word_dropout), batches(train_ex, o.batch_size, True),
                              batches(val_ex, 256, False), o,
                              {"task": "classify", "model": config.to_dict(), "vectorizer": vec.to_dict(),
-                              "labels": names})
+                              "labels": names}, resume)
     best = contract.best_row(trainer)
     path = contract.load_best(trainer, model)
     m = metrics([e[1] for e in val_ex], predict_ids(model, val_ex), names)

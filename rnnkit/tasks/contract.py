@@ -1,6 +1,7 @@
 """The task contract, written once: every supervised task follows it.
 
     rnnkit train TASK [--train FILE] [--valid FILE] [--minutes N] [--epochs N] [--out DIR] [options]
+    rnnkit train TASK --out DIR --resume [--minutes N] [--epochs N]   # the run's own options and vocabularies
     rnnkit evaluate --checkpoint CK --data FILE [--json]
     rnnkit predict --checkpoint CK [FILE|-]
 
@@ -8,10 +9,12 @@ A task module (tasks/classify.py, tasks/tag.py) declares ``Options`` as a
 subclass of ``TaskOptions`` (the shared options below, its own added) and
 provides:
 
-* ``run(options)``: read the data (``--train``, else its built-in set; with no
-  ``--valid`` a seeded ``val_fraction`` of it is held out), build its model,
-  call ``train(...)`` here, which runs the one Trainer, monitors validation
-  accuracy, prints it per epoch and reports the best checkpoint at the end;
+* ``run(options)``: call ``start(options, name)`` first (it checks --out and, with
+  --resume, returns the run's options and checkpoint), read the data (``--train``,
+  else its built-in set; with no ``--valid`` a seeded ``val_fraction`` of it is
+  held out), build its model (from the checkpoint when resuming), call
+  ``train(...)`` here, which runs the one Trainer, monitors validation accuracy,
+  prints it per epoch and reports the best checkpoint at the end;
 * ``evaluate(checkpoint, path, png) -> dict``: the task's metrics on a labelled
   file (flat names to values; nested dicts for per-class figures);
 * ``report(metrics) -> str``: the same for people;
@@ -35,12 +38,13 @@ import torch
 from ..errors import UserError
 from ..train import Trainer, TrainConfig, load_checkpoint, restore_model, seed_everything
 from ..train.optim import OPTIMIZERS, SCHEDULES
-from .options import check_out_dir, option, validate
+from .options import RunOptions, check_out_dir, option, resume_options
 
 
 @dataclass
-class TaskOptions:
-    """The options every task shares (a task redeclares a field to change its default)."""
+class TaskOptions(RunOptions):
+    """The options every task shares (a task redeclares a field to change its default); --resume and
+    --overwrite come from RunOptions."""
     train: str | None = option(None, "labelled training file (default: the task's built-in data)", "data",
                                metavar="FILE")
     valid: str | None = option(None, "labelled validation file (default: a seeded val_fraction of --train)",
@@ -64,11 +68,10 @@ class TaskOptions:
                                   "training", bounds="[1, 2**31]")
     seed: int = option(0, "random seed for the split, the weights and the order", "training", bounds="[0, 2**63)")
     out: str = option("runs/task", "directory for checkpoints, history and figures", "output", per_run=True)
-    overwrite: bool = option(False, "replace the checkpoints of a previous run in OUT", "output", per_run=True)
     quiet: bool = option(False, "no progress bar and no per-epoch lines, only the results", "output", per_run=True)
 
     def __post_init__(self):
-        validate(self)   # types, choices, ranges, finiteness: tasks/options.py
+        super().__post_init__()   # types, choices, ranges, finiteness; --resume with --overwrite: tasks/options.py
         for name in ("train", "valid"):
             path = getattr(self, name)
             if path is not None and path != "-" and not Path(path).is_file():
@@ -76,11 +79,42 @@ class TaskOptions:
                                 else f"--{name} {path} is not a file")
 
 
-def start(o: TaskOptions) -> None:
-    """The first thing a task's ``run`` does: seed, and check the output directory before any work (a file, under
-    a file, not writable, or holding a previous run without --overwrite: one line, exit 2)."""
-    check_out_dir(o.out, False, o.overwrite)
+def start(o: TaskOptions, task: str | None = None):
+    """The first thing a task's ``run`` does: check the output directory before any work (a file, under a file,
+    not writable, or holding a previous run without --resume or --overwrite: one line, exit 2), then seed.
+
+    ``task``: the name of a task that can resume. With --resume, OUT/last.safetensors must be that task's, the
+    run's own options replace the defaults (one the user set to another value is refused: resume_options), and
+    a run whose budget is spent is refused. Returns (options, the checkpoint to resume from or None)."""
+    if o.resume and task is None:
+        raise UserError("this task cannot --resume a run yet; start a new run (--overwrite, or another --out)")
+    path = check_out_dir(o.out, o.resume, o.overwrite)
+    ck = None
+    if path is not None:
+        ck = load_checkpoint(path)
+        found = ck.config.get("task") if isinstance(ck.config, dict) else None
+        if found != task:
+            raise UserError(f"{path} is a checkpoint of task {found!r}, not of the {task} task")
+        o = resume_options(o, ck.config.get("options"), str(path))
+        check_budget_left(o, ck.state.get("trainer") if isinstance(ck.state, dict) else None, path)
     seed_everything(o.seed)
+    return o, ck
+
+
+def check_budget_left(o: TaskOptions, state, path) -> None:
+    """UserError when the run saved in ``path`` has already spent the budget it is resumed with."""
+    if not isinstance(state, dict):
+        return   # the Trainer refuses a checkpoint without a training state when it resumes
+    spent = []   # (what was done, the option that extends it)
+    if isinstance(state.get("epoch"), int) and state["epoch"] >= o.epochs:
+        spent.append((f"{o.epochs} epochs", "--epochs"))
+    if o.max_steps is not None and isinstance(state.get("global_step"), int) and state["global_step"] >= o.max_steps:
+        spent.append((f"{o.max_steps} updates", "--max-steps"))
+    if o.minutes is not None and isinstance(state.get("elapsed"), (int, float)) and state["elapsed"] >= 60 * o.minutes:
+        spent.append((f"{o.minutes:g} minutes", "--minutes"))
+    if spent:
+        raise UserError(f"the run in {path} has already done its {' and '.join(w for w, _ in spent)}; to continue "
+                        f"it, pass a larger {' and '.join(f for _, f in spent)} with --resume")
 
 
 def check_rate(name: str, value: float) -> None:
@@ -107,17 +141,19 @@ def check_labels(labels, known: list[str], path: str, what: str = "labels") -> N
                         f"(it knows {', '.join(map(repr, known[:10]))}{'...' if len(known) > 10 else ''})")
 
 
-def train(model: torch.nn.Module, step, train_data, val_data, o: TaskOptions, task_config: dict) -> Trainer:
-    """The one training run of every task: validation accuracy chooses the best checkpoint."""
+def train(model: torch.nn.Module, step, train_data, val_data, o: TaskOptions, task_config: dict,
+          resume=None) -> Trainer:
+    """The one training run of every task: validation accuracy chooses the best checkpoint. ``resume``: the
+    checkpoint ``start`` returned, to continue from."""
     config = TrainConfig(epochs=o.epochs, max_steps=o.max_steps, max_minutes=o.minutes, optimizer=o.optimizer,
                          lr=o.lr, weight_decay=o.weight_decay, schedule=o.schedule,
                          warmup_steps=min(50, len(train_data)), min_lr_ratio=0.05, clip_norm=o.clip_norm or None,
                          monitor="val_acc", patience=o.patience, seed=o.seed, verbose=0 if o.quiet else 1,
                          out_dir=o.out)
-    check_out_dir(o.out, False, o.overwrite)   # again, for a caller that did not start with start(o)
-    options = {k: v for k, v in asdict(o).items() if k != "overwrite"}
+    check_out_dir(o.out, o.resume, o.overwrite)   # again, for a caller that did not start with start(o)
+    options = {k: v for k, v in asdict(o).items() if k not in ("resume", "overwrite")}
     trainer = Trainer(model, step, config, task_config={**task_config, "options": options})
-    trainer.fit(train_data, val_data)
+    trainer.fit(train_data, val_data, resume=str(resume.path) if resume is not None else None)
     return trainer
 
 

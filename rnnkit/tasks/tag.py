@@ -54,7 +54,7 @@ class Options(contract.TaskOptions):
     word_dropout: float = option(0.05, "in training, replace a word by <unk> with this probability, so the "
                                        "model learns to tag unknown words", "model")
     crf: bool = option(False, "a CRF output layer (for BIO schemes: consistent spans)", "model")
-    out: str = option("runs/tag", "directory for checkpoints and history", "output")
+    out: str = option("runs/tag", "directory for checkpoints and history", "output", per_run=True)
 
     def __post_init__(self):
         super().__post_init__()
@@ -196,14 +196,20 @@ def names(ids_rows, vocabs: Vocabs) -> list[list[str]]:
 # ---- the task -------------------------------------------------------------------------------------
 
 def run(o: Options) -> int:
-    contract.start(o)   # --out checked before any work, then seeded
+    o, resume = contract.start(o, "tag")   # --out checked before any work; --resume: the run's own options
     train_s, valid_s, fmt, source = load_data(o)
-    vocabs = Vocabs.build(train_s, o.lowercase, o.max_word_chars)
+    if resume is None:
+        vocabs = Vocabs.build(train_s, o.lowercase, o.max_word_chars)
+        config = TaggerConfig(len(vocabs.words), len(vocabs.chars), len(vocabs.tags), o.cell, o.word_dim, o.char_dim,
+                              o.char_size, o.char_encoder, o.hidden_size, o.num_layers, o.dropout, o.crf)
+        model = Tagger(config)
+    else:   # the run's own vocabularies and model (its weights: the Trainer restores them)
+        model, vocabs, _ = load(resume)
+        config = model.config
+        contract.check_labels([t for _, tags in train_s for t in tags], vocabs.tags, o.train or "the built-in data",
+                              "tags")
     contract.check_labels([t for _, tags in valid_s for t in tags], vocabs.tags, o.valid or "the validation part",
                           "tags")
-    config = TaggerConfig(len(vocabs.words), len(vocabs.chars), len(vocabs.tags), o.cell, o.word_dim, o.char_dim,
-                          o.char_size, o.char_encoder, o.hidden_size, o.num_layers, o.dropout, o.crf)
-    model = Tagger(config)
     train_ex = [vocabs.example(*s) for s in train_s]
     val_ex = [vocabs.example(*s) for s in valid_s]
     print(f"tag: {len(train_s):,} sentences ({sum(len(s[0]) for s in train_s):,} tokens) from {source}; "
@@ -211,7 +217,8 @@ def run(o: Options) -> int:
           f"{sum(p.numel() for p in model.parameters()):,} parameters; backend {model.backend}", file=sys.stderr)
     trainer = contract.train(model, make_step(model, o.word_dropout), batches(train_ex, o.batch_size, True),
                              batches(val_ex, 128, False), o,
-                             {"task": "tag", "model": config.to_dict(), "vocabs": vocabs.to_dict(), "format": fmt})
+                             {"task": "tag", "model": config.to_dict(), "vocabs": vocabs.to_dict(), "format": fmt},
+                             resume)
     best = contract.best_row(trainer)
     path = contract.load_best(trainer, model)
     m = metrics(valid_s, names(predict_tags(model, val_ex), vocabs), vocabs)
