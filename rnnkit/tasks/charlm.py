@@ -24,7 +24,9 @@ from ..data.text import Vocabulary, read_text, read_texts
 from ..errors import UserError
 from ..models.charlm import RNN_LAYERS, CharLM, CharLMConfig, sample_next
 from ..train import StepOutput, Trainer, TrainConfig, load_checkpoint, restore_model, seed_everything
+from ..kernels import BACKENDS
 from ..train.config import PRECISIONS
+from ..train.dynamic import DynamicEvalConfig, dynamic_evaluate
 from ..train.optim import OPTIMIZERS, SCHEDULES
 from .options import RunOptions, check_declared, check_memory, check_out_dir, option, resume_options
 
@@ -49,6 +51,14 @@ class Options(RunOptions):
     dropout: float = option(0.0, "dropout between layers and before the output", "model", bounds="[0, 1)")
     recurrent_dropout: float = option(0.0, "variational dropout on the recurrent input", "model", bounds="[0, 1)")
     zoneout: float = option(0.0, "zoneout rate on the state", "model", bounds="[0, 1)")
+    weight_dropout: float = option(0.0, "DropConnect on the recurrent matrices, one mask per batch (AWD-LSTM)",
+                                   "model", bounds="[0, 1)")
+    embedding_dropout: float = option(0.0, "drop whole characters' embeddings, one mask per batch", "model",
+                                      bounds="[0, 1)")
+    tie_weights: bool = option(False, "the output layer reuses the embedding matrix (after a projection to its "
+                                      "size)", "model")
+    backend: str = option("auto", "the recurrent layers' backend (auto: rnnkit's choice)", "model",
+                          choices=("auto",) + BACKENDS)
     minutes: float | None = option(10.0, "wall-clock budget for training (the schedule spans it)", "training",
                                    bounds="(0, inf)", per_run=True)
     epochs: int = option(1000, "passes over the text, if the budget lasts", "training", bounds="[1, 2**31]",
@@ -87,6 +97,18 @@ class Options(RunOptions):
             raise UserError("pass the text as --text or as --train, not both")
         if self.embedding_dim < 1 and not self.onehot:
             raise UserError("option embedding_dim must be positive (or pass --onehot)")
+        if self.weight_dropout and self.cell in ("mingru", "minlstm"):
+            raise UserError(f"option weight_dropout drops entries of a recurrent matrix, which the {self.cell} "
+                            "cell does not have; use --recurrent-dropout")
+        if self.backend != "auto":   # the layers' own check, at the door
+            try:
+                RNN_LAYERS[self.cell](8, input_size=8, backend=self.backend)
+            except ValueError as e:
+                raise UserError(f"option backend: {e}") from None
+        if self.tie_weights and self.onehot:
+            raise UserError("option tie_weights needs an embedding: leave out --onehot")
+        if self.embedding_dropout and self.onehot:
+            raise UserError("option embedding_dropout needs an embedding: leave out --onehot")
         if self.schedule == "plateau" and self.warmup_steps:
             raise UserError("option warmup_steps is not available with the plateau schedule; leave it out")
 
@@ -146,7 +168,8 @@ def run(o: Options) -> int:
     else:
         vocab = Vocabulary.build(train_text)
         config = CharLMConfig(len(vocab), o.cell, o.hidden_size, o.num_layers, 0 if o.onehot else o.embedding_dim,
-                              o.dropout, o.recurrent_dropout, o.zoneout)
+                              o.dropout, o.recurrent_dropout, o.zoneout, o.weight_dropout, o.embedding_dropout,
+                              o.tie_weights, o.backend)
     model = build_model(config, o.batch_size * o.seq_len)
     train = StreamBatches(vocab.encode(train_text), o.batch_size, o.seq_len, drop_last=True)
     val = eval_batches(vocab.encode(val_text))
@@ -272,3 +295,32 @@ def evaluate(model: CharLM, vocab: Vocabulary, text: str) -> dict[str, float]:
         count += y.numel()
     loss = total / count
     return {"loss": loss, "bpc": loss / LN2, "perplexity": math.exp(loss), "characters": count}
+
+
+def evaluate_dynamic(model: CharLM, vocab: Vocabulary, text: str, config: DynamicEvalConfig) -> dict:
+    """Dynamic evaluation (Krause et al. 2018; train/dynamic.py) of ``text``: the figures under their own names,
+    ``dynamic_loss`` (nats/char), ``dynamic_bpc``, ``dynamic_perplexity``, never the static ones. ``model`` is
+    left unchanged (the weights adapt on a copy)."""
+    ids = vocab.encode(text)
+    if len(ids) < 2:
+        raise UserError("the text to evaluate needs at least 2 characters")
+    r = dynamic_evaluate(model, ids, config)
+    return {"dynamic_loss": r["loss"], "dynamic_bpc": r["loss"] / LN2, "dynamic_perplexity": math.exp(r["loss"]),
+            "dynamic_characters": r["tokens"], "dynamic_updates": r["updates"], "dynamic_method": config.method,
+            "dynamic_lr": config.lr, "dynamic_decay": config.decay, "dynamic_segment": config.segment}
+
+
+def dynamic_options(args) -> DynamicEvalConfig | None:
+    """The validated DynamicEvalConfig of ``rnnkit evaluate``'s arguments (None without --dynamic)."""
+    given = {k: getattr(args, f"dynamic_{k}") for k in ("method", "lr", "decay", "segment")}
+    given = {k: v for k, v in given.items() if v is not None}
+    if not args.dynamic:
+        if given:
+            raise UserError(f"--dynamic-{next(iter(given))} needs --dynamic")
+        return None
+    if args.text is None:
+        raise UserError("--dynamic evaluates a charlm checkpoint on --text FILE")
+    try:
+        return DynamicEvalConfig(**given)
+    except ValueError as e:
+        raise UserError(str(e)) from None
