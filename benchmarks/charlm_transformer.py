@@ -167,7 +167,7 @@ def train(model: CharTransformer, train_ids: torch.Tensor, val_ids: torch.Tensor
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         step += 1
-        train_loss = 0.98 * train_loss + 0.02 * float(loss) if step > 1 else float(loss)
+        train_loss = 0.98 * train_loss + 0.02 * float(loss.detach()) if step > 1 else float(loss.detach())
         clock += time.monotonic() - t0
         if clock >= next_eval or clock >= seconds:
             val = sliding_loss(model, val_ids)

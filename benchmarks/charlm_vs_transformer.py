@@ -138,12 +138,29 @@ def plot(result: dict, png: str) -> None:
     tmp.replace(png)
 
 
+def combine(rnn_file: str, tf_file: str, out: str, png: str | None) -> int:
+    rnn, tf_ = json.loads(Path(rnn_file).read_text()), json.loads(Path(tf_file).read_text())
+    for key in ("text", "characters", "minutes"):
+        if rnn[key] != tf_[key]:
+            raise SystemExit(f"the two runs differ in {key}: {rnn[key]!r} and {tf_[key]!r}")
+    result = dict(rnn, transformer=tf_["transformer"], combined_from=[rnn_file, tf_file])
+    result["rnn_minus_transformer"] = round(result["rnn"]["val_loss"] - result["transformer"]["val_loss"], 4)
+    Path(out).write_text(json.dumps(result, indent=1) + "\n")
+    if png:
+        plot(result, png)
+    print(f"rnn {result['rnn']['val_loss']:.4f}, transformer {result['transformer']['val_loss']:.4f} nats/char")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     extra = argv[argv.index("--") + 1:] if "--" in argv else []
     own = argv[:argv.index("--")] if "--" in argv else argv
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--text", nargs="+", required=True, metavar="FILE")
+    p.add_argument("--text", nargs="+", metavar="FILE")
+    p.add_argument("--combine", nargs=2, metavar=("RNN.json", "TRANSFORMER.json"),
+                   help="no training: join the rnn phase of one result file and the transformer phase of another "
+                        "(two runs of this script on the same text and budget) into --out and --png")
     p.add_argument("--minutes", type=float, default=10.0, help="wall-clock budget of each model (default: 10)")
     p.add_argument("--out", required=True, help="JSON result file (not overwritten)")
     p.add_argument("--png", help="learning curves (needs matplotlib)")
@@ -166,6 +183,10 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"{a.out} exists: choose another name (results are never overwritten)")
     if a.png and (Path(a.png).suffix != ".png" or not Path(a.png).parent.is_dir()):
         raise SystemExit(f"--png needs a .png path in an existing directory, got {a.png}")
+    if a.combine:
+        return combine(*a.combine, a.out, a.png)
+    if not a.text:
+        raise SystemExit("--text FILE is required")
     if a.keep and Path(a.keep).exists():
         raise SystemExit(f"--keep {a.keep} exists: name a new directory")
     dynamic = None if a.no_dynamic else DynamicEvalConfig(lr=a.dynamic_lr, decay=a.dynamic_decay)

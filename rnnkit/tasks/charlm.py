@@ -77,8 +77,9 @@ class Options(RunOptions):
                                       "training", bounds="[0, 2**31]")
     clip_norm: float = option(1.0, "clip the global gradient norm to this (0: off)", "training", bounds="[0, inf)")
     precision: str = option("fp32", "training arithmetic: bf16 autocasts the matrix products (weights stay fp32; "
-                                    "1.7x the updates per second on a CPU with AVX512-BF16 or AMX, slower without)",
-                            "training", choices=PRECISIONS)
+                                    "1.7x the updates per second on a CPU with AVX512-BF16 or AMX, slower without); "
+                                    "auto: bf16 where the CPU has native bf16, else fp32", "training",
+                            choices=("auto",) + PRECISIONS)
     eval_every: int | None = option(None, "also evaluate every N updates (default: once per epoch)", "training",
                                     bounds="[1, 2**31]", per_run=True)
     seed: int = option(0, "random seed", "training", bounds="[0, 2**63)")
@@ -118,6 +119,22 @@ class Options(RunOptions):
         if self.warmup_steps is not None:
             return self.warmup_steps
         return 0 if self.schedule == "plateau" else WARMUP
+
+
+def native_bf16() -> bool:
+    """True where the CPU computes bfloat16 products natively (AVX512-BF16 or AMX on Linux's flag list)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_precision(precision: str) -> str:
+    """The arithmetic a run uses: "auto" is bf16 on a CPU with native bf16 (measured: benchmarks/charlm.md)."""
+    if precision != "auto":
+        return precision
+    return "bf16" if native_bf16() else "fp32"
 
 
 def split_text(text: str, val_fraction: float, chunk: int) -> tuple[str, str]:
@@ -176,7 +193,7 @@ def run(o: Options) -> int:
     train_config = TrainConfig(
         epochs=o.epochs, max_steps=o.max_steps, max_minutes=o.minutes, optimizer=o.optimizer, lr=o.lr,
         weight_decay=o.weight_decay, schedule=o.schedule, warmup_steps=o.warmup, min_lr_ratio=0.05,
-        clip_norm=o.clip_norm or None, precision=o.precision, stateful=True,
+        clip_norm=o.clip_norm or None, precision=resolve_precision(o.precision), stateful=True,
         eval_every=o.eval_every, loss_metrics=("perplexity", "bpc"), seed=o.seed, verbose=0 if o.quiet else 1,
         out_dir=str(out), tensorboard=o.tensorboard)
     files = o.text or o.train
