@@ -120,7 +120,8 @@ def plot(result: dict, png: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for key, label in (("rnn", "rnnkit charlm (defaults)"), ("transformer", "causal transformer")):
+    extra = " ".join(result.get("rnn", {}).get("options") or [])
+    for key, label in (("rnn", f"rnnkit charlm ({extra or 'defaults'})"), ("transformer", "causal transformer")):
         phase = result.get(key)
         if phase and phase.get("curve"):
             t = [p["time"] for p in phase["curve"]]
