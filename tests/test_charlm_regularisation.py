@@ -1,4 +1,6 @@
 """charlm's AWD-LSTM regularisers: tied embeddings, embedding dropout, weight dropping (options and checkpoints)."""
+import copy
+
 import pytest
 import torch
 
@@ -17,6 +19,8 @@ def test_tied_output_layer_is_the_embedding_matrix_saved_once():
     m = model(tie_weights=True)
     assert m.head.weight is m.embed.weight
     assert "head.weight" not in m.state_dict() and "embed.weight" in m.state_dict()
+    twin = copy.deepcopy(m)   # dynamic evaluation adapts a copy: the copy's head must share the copy's embedding
+    assert twin.head.weight is twin.embed.weight and twin.embed is not m.embed
     ids = torch.randint(0, 6, (3, 9))                          # characters 6..10 never read
     logits, _ = m(ids)
     logits.square().sum().backward()
