@@ -2,7 +2,7 @@
 
     rnnkit train TASK [--config FILE.toml] [--option value ...]
     rnnkit generate --checkpoint PATH [--prime TEXT] [--length N] [--temperature T] [--top-k K] [--seed S]
-    rnnkit evaluate --checkpoint PATH --data FILE [--json]   (charlm also: --text FILE [FILE ...])
+    rnnkit evaluate --checkpoint PATH --data FILE [--json]   (charlm also: --text FILE [FILE ...] [--dynamic])
     rnnkit evaluate --checkpoint PATH (--src F --tgt F | --data TSV) [--beam K] [--json]   (seq2seq)
     rnnkit predict --checkpoint PATH [FILE|-]
     rnnkit predict --checkpoint PATH [--beam K] [FILE|-] [--attention-png PNG]     (seq2seq)
@@ -54,6 +54,7 @@ def top_parser() -> Parser:
     ev.add_argument("--json", action="store_true", help="print one JSON object (metric names to values), nothing else")
     ev.add_argument("--png", metavar="FILE", help="classify: also save the confusion matrix as a PNG")
     ev.add_argument("--images", metavar="DIR", help="caption: the folder of the images named in --data")
+    add_dynamic_arguments(ev)
     add_seq2seq_arguments(ev, evaluate=True)
     pr = sub.add_parser("predict", help="predictions of a checkpoint for unlabelled input, one per line")
     pr.add_argument("--checkpoint", required=True, metavar="PATH", help="a checkpoint (.safetensors)")
@@ -76,6 +77,18 @@ def top_parser() -> Parser:
     from .analysis import command as gradflow   # rnnkit gradflow: analysis/command.py
     gradflow.add_arguments(sub.add_parser("gradflow", help="gradient norms through time and step Jacobians, per cell"))
     return parser
+
+
+def add_dynamic_arguments(parser) -> None:
+    """charlm: dynamic evaluation (Krause et al. 2018), a separate metric; the checkpoint is never changed."""
+    g = parser.add_argument_group("dynamic evaluation (charlm --text)")
+    g.add_argument("--dynamic", action="store_true",
+                   help="also report the loss with the weights adapting to the text as it is read")
+    g.add_argument("--dynamic-method", choices=("rms", "sgd"), default=None, help="update rule (default: rms)")
+    g.add_argument("--dynamic-lr", type=float, default=None, help="step size (default: 2e-4)")
+    g.add_argument("--dynamic-decay", type=float, default=None,
+                   help="pull toward the saved weights per segment, in [0, 1] (default: 0)")
+    g.add_argument("--dynamic-segment", type=int, default=None, help="characters per update (default: 50)")
 
 
 def add_seq2seq_arguments(parser, evaluate: bool) -> None:
@@ -167,7 +180,11 @@ def export(args) -> int:
 
 
 def evaluate(args) -> int:
+    from .tasks.charlm import dynamic_options
+    dynamic = dynamic_options(args)   # validated before any work
     task = checkpoint_task(args.checkpoint)
+    if dynamic is not None and task != "charlm":
+        raise UserError(f"--dynamic evaluates a charlm checkpoint; {args.checkpoint} is of task {task!r}")
     if task == "seq2seq":
         return seq2seq_evaluate(args)
     if task == "caption":
@@ -183,12 +200,19 @@ def evaluate(args) -> int:
     model, vocab = charlm.load_model(args.checkpoint)
     text = read_texts(args.text)
     r = charlm.evaluate(model, vocab, text)
+    if dynamic is not None:
+        r.update(charlm.evaluate_dynamic(model, vocab, text, dynamic))
     if args.json:
         print(json.dumps(r))
         return 0
     unknown = len(vocab.unknown(text))
     print(f"{r['characters']:,} characters: loss {r['loss']:.4f} nats/char, {r['bpc']:.4f} bits/char, "
           f"perplexity {r['perplexity']:.3f}" + (f" ({unknown} distinct characters unseen in training)" if unknown else ""))
+    if dynamic is not None:
+        print(f"dynamic evaluation (weights adapting to this text as it is read, {dynamic.method}, lr {dynamic.lr:g}, "
+              f"decay {dynamic.decay:g}, {dynamic.segment} characters per update; a different metric from the "
+              f"static one above): loss {r['dynamic_loss']:.4f} nats/char, {r['dynamic_bpc']:.4f} bits/char, "
+              f"perplexity {r['dynamic_perplexity']:.3f}; the checkpoint is unchanged")
     return 0
 
 

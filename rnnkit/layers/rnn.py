@@ -19,6 +19,7 @@ from ..cells.activated import ActivatedGRUCell, ActivatedLSTMCell
 from .base import SequenceLayer, right_padded_lengths
 from .keras_args import activation as keras_activation, input_size_from, reject_unknown
 from .recurrent import Recurrent
+from .weight_drop import check_cells, dropped_recurrent_weights
 from .wrappers import MERGE_MODES, Bidirectional, Stacked
 
 
@@ -30,6 +31,8 @@ class RNN(SequenceLayer):
     only). For the first layer these are the layer's own inputs; for the
     others it is the between-layer dropout of torch.nn.LSTM.
     recurrent_dropout, zoneout: inside each layer (see Recurrent).
+    weight_dropout: DropConnect on every cell's recurrent matrix weight_hh, one mask per
+    forward call (AWD-LSTM; layers/weight_drop.py), training mode only; any backend.
     merge_mode: how the two directions of every bidirectional layer are merged (None: the last layer returns a pair).
     The state is a tuple of (num_layers * num_directions, B, S) tensors,
     ordered as torch.nn's h_n (and c_n).
@@ -39,8 +42,8 @@ class RNN(SequenceLayer):
 
     def __init__(self, units: int | None = None, *, input_size: int | None = None, num_layers: int = 1,
                  bidirectional: bool = False, merge_mode: str | None = "concat", dropout: float = 0.0,
-                 recurrent_dropout: float = 0.0, zoneout: float = 0.0, go_backwards: bool = False,
-                 return_sequences: bool = False, return_state: bool = False, stateful: bool = False,
+                 recurrent_dropout: float = 0.0, zoneout: float = 0.0, weight_dropout: float = 0.0,
+                 go_backwards: bool = False, return_sequences: bool = False, return_state: bool = False, stateful: bool = False,
                  unroll: bool = False, batch_first: bool = True, backend: str = "auto", name: str | None = None,
                  input_shape=None, input_dim: int | None = None, batch_input_shape=None,
                  hidden_size: int | None = None, **cell_options):
@@ -59,18 +62,21 @@ class RNN(SequenceLayer):
         for what, rate in (("dropout", dropout), ("recurrent_dropout", recurrent_dropout), ("zoneout", zoneout)):
             if not isinstance(rate, (int, float)) or not 0.0 <= rate < 1.0:
                 raise ValueError(f"{what} must be in [0, 1), got {rate!r}")
+        check_cells([], weight_dropout)
         reject_unknown(type(self).__name__, cell_options, self.cell_option_names())
         input_size = input_size_from(input_shape, input_dim, batch_input_shape, input_size)
         self.hidden_size, self.num_layers, self.bidirectional = units, num_layers, bidirectional
         self.merge_mode, self.dropout, self.go_backwards = merge_mode, dropout, go_backwards
         self.recurrent_dropout, self.zoneout, self.requested_backend = recurrent_dropout, zoneout, backend
+        self.weight_dropout = weight_dropout
         self.stateful, self.unroll, self.name = stateful, unroll, name   # unroll: no effect (docs/keras.md)
         self.cell_options = cell_options
         self.input_shape = tuple(input_shape) if input_shape is not None else (
             tuple(batch_input_shape)[1:] if batch_input_shape is not None else None)
         self._config = {"units": units, "num_layers": num_layers, "bidirectional": bidirectional,
                        "merge_mode": merge_mode, "dropout": dropout, "recurrent_dropout": recurrent_dropout,
-                       "zoneout": zoneout, "go_backwards": go_backwards, "return_sequences": return_sequences,
+                       "zoneout": zoneout, "weight_dropout": weight_dropout, "go_backwards": go_backwards,
+                       "return_sequences": return_sequences,
                        "return_state": return_state, "stateful": stateful, "unroll": unroll,
                        "batch_first": batch_first, "backend": backend, "name": name, "input_size": input_size,
                        **cell_options}
@@ -103,6 +109,7 @@ class RNN(SequenceLayer):
             layers.append(layer)
             size = layer.output_size
         self.stack = Stacked(layers, self.dropout).train(self.training)  # built lazily after .eval(): stay in eval
+        check_cells([c for pair in self.cells() for c in pair], self.weight_dropout)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         """A lazily sized layer loads a state_dict before its first call: its size comes from the weights."""
@@ -148,7 +155,8 @@ class RNN(SequenceLayer):
                                  f"but got a batch of {x.shape[0]}: keep the batch size fixed (every batch full) "
                                  "or call reset_states()")
             state = self.carried
-        seq, last, state = self.run_layers(self.drop_inputs(x), state, mask, **options)
+        with dropped_recurrent_weights([c for pair in self.cells() for c in pair], self.weight_dropout, self.training):
+            seq, last, state = self.run_layers(self.drop_inputs(x), state, mask, **options)
         if self.stateful:
             self.carried = tuple(s.detach() for s in state)
         return seq, last, state

@@ -24,7 +24,9 @@ from ..data.text import Vocabulary, read_text, read_texts
 from ..errors import UserError
 from ..models.charlm import RNN_LAYERS, CharLM, CharLMConfig, sample_next
 from ..train import StepOutput, Trainer, TrainConfig, load_checkpoint, restore_model, seed_everything
+from ..kernels import BACKENDS
 from ..train.config import PRECISIONS
+from ..train.dynamic import DynamicEvalConfig, dynamic_evaluate
 from ..train.optim import OPTIMIZERS, SCHEDULES
 from .options import RunOptions, check_declared, check_memory, check_out_dir, option, resume_options
 
@@ -49,6 +51,14 @@ class Options(RunOptions):
     dropout: float = option(0.0, "dropout between layers and before the output", "model", bounds="[0, 1)")
     recurrent_dropout: float = option(0.0, "variational dropout on the recurrent input", "model", bounds="[0, 1)")
     zoneout: float = option(0.0, "zoneout rate on the state", "model", bounds="[0, 1)")
+    weight_dropout: float = option(0.0, "DropConnect on the recurrent matrices, one mask per batch (AWD-LSTM)",
+                                   "model", bounds="[0, 1)")
+    embedding_dropout: float = option(0.0, "drop whole characters' embeddings, one mask per batch", "model",
+                                      bounds="[0, 1)")
+    tie_weights: bool = option(False, "the output layer reuses the embedding matrix (after a projection to its "
+                                      "size)", "model")
+    backend: str = option("auto", "the recurrent layers' backend (auto: rnnkit's choice)", "model",
+                          choices=("auto",) + BACKENDS)
     minutes: float | None = option(10.0, "wall-clock budget for training (the schedule spans it)", "training",
                                    bounds="(0, inf)", per_run=True)
     epochs: int = option(1000, "passes over the text, if the budget lasts", "training", bounds="[1, 2**31]",
@@ -67,8 +77,9 @@ class Options(RunOptions):
                                       "training", bounds="[0, 2**31]")
     clip_norm: float = option(1.0, "clip the global gradient norm to this (0: off)", "training", bounds="[0, inf)")
     precision: str = option("fp32", "training arithmetic: bf16 autocasts the matrix products (weights stay fp32; "
-                                    "1.7x the updates per second on a CPU with AVX512-BF16 or AMX, slower without)",
-                            "training", choices=PRECISIONS)
+                                    "1.7x the updates per second on a CPU with AVX512-BF16 or AMX, slower without); "
+                                    "auto: bf16 where the CPU has native bf16, else fp32", "training",
+                            choices=("auto",) + PRECISIONS)
     eval_every: int | None = option(None, "also evaluate every N updates (default: once per epoch)", "training",
                                     bounds="[1, 2**31]", per_run=True)
     seed: int = option(0, "random seed", "training", bounds="[0, 2**63)")
@@ -87,6 +98,18 @@ class Options(RunOptions):
             raise UserError("pass the text as --text or as --train, not both")
         if self.embedding_dim < 1 and not self.onehot:
             raise UserError("option embedding_dim must be positive (or pass --onehot)")
+        if self.weight_dropout and self.cell in ("mingru", "minlstm"):
+            raise UserError(f"option weight_dropout drops entries of a recurrent matrix, which the {self.cell} "
+                            "cell does not have; use --recurrent-dropout")
+        if self.backend != "auto":   # the layers' own check, at the door
+            try:
+                RNN_LAYERS[self.cell](8, input_size=8, backend=self.backend)
+            except ValueError as e:
+                raise UserError(f"option backend: {e}") from None
+        if self.tie_weights and self.onehot:
+            raise UserError("option tie_weights needs an embedding: leave out --onehot")
+        if self.embedding_dropout and self.onehot:
+            raise UserError("option embedding_dropout needs an embedding: leave out --onehot")
         if self.schedule == "plateau" and self.warmup_steps:
             raise UserError("option warmup_steps is not available with the plateau schedule; leave it out")
 
@@ -96,6 +119,22 @@ class Options(RunOptions):
         if self.warmup_steps is not None:
             return self.warmup_steps
         return 0 if self.schedule == "plateau" else WARMUP
+
+
+def native_bf16() -> bool:
+    """True where the CPU computes bfloat16 products natively (AVX512-BF16 or AMX on Linux's flag list)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_precision(precision: str) -> str:
+    """The arithmetic a run uses: "auto" is bf16 on a CPU with native bf16 (measured: benchmarks/charlm.md)."""
+    if precision != "auto":
+        return precision
+    return "bf16" if native_bf16() else "fp32"
 
 
 def split_text(text: str, val_fraction: float, chunk: int) -> tuple[str, str]:
@@ -146,14 +185,15 @@ def run(o: Options) -> int:
     else:
         vocab = Vocabulary.build(train_text)
         config = CharLMConfig(len(vocab), o.cell, o.hidden_size, o.num_layers, 0 if o.onehot else o.embedding_dim,
-                              o.dropout, o.recurrent_dropout, o.zoneout)
+                              o.dropout, o.recurrent_dropout, o.zoneout, o.weight_dropout, o.embedding_dropout,
+                              o.tie_weights, o.backend)
     model = build_model(config, o.batch_size * o.seq_len)
     train = StreamBatches(vocab.encode(train_text), o.batch_size, o.seq_len, drop_last=True)
     val = eval_batches(vocab.encode(val_text))
     train_config = TrainConfig(
         epochs=o.epochs, max_steps=o.max_steps, max_minutes=o.minutes, optimizer=o.optimizer, lr=o.lr,
         weight_decay=o.weight_decay, schedule=o.schedule, warmup_steps=o.warmup, min_lr_ratio=0.05,
-        clip_norm=o.clip_norm or None, precision=o.precision, stateful=True,
+        clip_norm=o.clip_norm or None, precision=resolve_precision(o.precision), stateful=True,
         eval_every=o.eval_every, loss_metrics=("perplexity", "bpc"), seed=o.seed, verbose=0 if o.quiet else 1,
         out_dir=str(out), tensorboard=o.tensorboard)
     files = o.text or o.train
@@ -272,3 +312,32 @@ def evaluate(model: CharLM, vocab: Vocabulary, text: str) -> dict[str, float]:
         count += y.numel()
     loss = total / count
     return {"loss": loss, "bpc": loss / LN2, "perplexity": math.exp(loss), "characters": count}
+
+
+def evaluate_dynamic(model: CharLM, vocab: Vocabulary, text: str, config: DynamicEvalConfig) -> dict:
+    """Dynamic evaluation (Krause et al. 2018; train/dynamic.py) of ``text``: the figures under their own names,
+    ``dynamic_loss`` (nats/char), ``dynamic_bpc``, ``dynamic_perplexity``, never the static ones. ``model`` is
+    left unchanged (the weights adapt on a copy)."""
+    ids = vocab.encode(text)
+    if len(ids) < 2:
+        raise UserError("the text to evaluate needs at least 2 characters")
+    r = dynamic_evaluate(model, ids, config)
+    return {"dynamic_loss": r["loss"], "dynamic_bpc": r["loss"] / LN2, "dynamic_perplexity": math.exp(r["loss"]),
+            "dynamic_characters": r["tokens"], "dynamic_updates": r["updates"], "dynamic_method": config.method,
+            "dynamic_lr": config.lr, "dynamic_decay": config.decay, "dynamic_segment": config.segment}
+
+
+def dynamic_options(args) -> DynamicEvalConfig | None:
+    """The validated DynamicEvalConfig of ``rnnkit evaluate``'s arguments (None without --dynamic)."""
+    given = {k: getattr(args, f"dynamic_{k}") for k in ("method", "lr", "decay", "segment")}
+    given = {k: v for k, v in given.items() if v is not None}
+    if not args.dynamic:
+        if given:
+            raise UserError(f"--dynamic-{next(iter(given))} needs --dynamic")
+        return None
+    if args.text is None:
+        raise UserError("--dynamic evaluates a charlm checkpoint on --text FILE")
+    try:
+        return DynamicEvalConfig(**given)
+    except ValueError as e:
+        raise UserError(str(e)) from None
