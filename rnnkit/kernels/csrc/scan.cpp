@@ -27,12 +27,12 @@ using at::Tensor;
 
 namespace {
 
-template <typename T> inline T sg(T v) { return rnnkit_math::sigmoid_(v); }  // inline, vectorisable
+template <typename T> RNNKIT_MATH_INLINE T sg(T v) { return rnnkit_math::sigmoid_(v); }  // inline, vectorisable
 
 // a, b and what the backward pass needs of one lane: the candidate g(k_h) and the gates.
 template <typename T> struct Coef { T a, b, gh, p, q; };  // p, q: z (minGRU) or f, i (minLSTM)
 
-template <typename T> inline Coef<T> coef(const T* k, int64_t H, int64_t G, int64_t j) {
+template <typename T> RNNKIT_MATH_INLINE Coef<T> coef(const T* k, int64_t H, int64_t G, int64_t j) {
   const T kh = k[(G - 1) * H + j], s_kh = sg(kh);  // both branches computed: a select, not a jump
   const T gh = kh >= T(0) ? kh + T(0.5) : s_kh;
   if (G == 2) {
