@@ -8,6 +8,7 @@ recurrence forward+backward. Streaming: one step of a 1-layer LSTM (B = 1).
 
     python benchmarks/native_ab.py --build-only          # build the old sources (slow, run niced)
     python benchmarks/native_ab.py --out benchmarks/results/native-ab.json
+    python benchmarks/native_ab.py --parts scan,streaming   # only those (no sequence kernels built)
 
 The old revision is built with its own flags (read from its build.py) into $RNNKIT_CACHE/ab-<rev>.
 """
@@ -30,12 +31,13 @@ from rnnkit import bench
 from rnnkit.kernels import build, native, scan, stream
 
 ROOT = Path(__file__).resolve().parent.parent
+PARTS = ("sequence", "scan", "streaming")
 CELLS = ["elman", "jordan", "lstm", "lstm-peephole", "lstm-proj", "gru", "gru-cho", "lnlstm", "lstm-recdrop",
          "lstm-zoneout"]
 
 
-def old_modules(rev: str):
-    """(native, scan, stream) modules compiled from ``rev``'s csrc with ``rev``'s flags."""
+def old_modules(rev: str, parts=("sequence", "scan", "streaming")):
+    """{part: module} compiled from ``rev``'s csrc with ``rev``'s flags, for the parts asked."""
     from torch.utils import cpp_extension
     src = build.cache_root() / f"ab-{rev}" / "csrc"
     src.mkdir(parents=True, exist_ok=True)
@@ -49,13 +51,16 @@ def old_modules(rev: str):
     build_py = subprocess.run(["git", "show", f"{rev}:rnnkit/kernels/build.py"], cwd=ROOT, capture_output=True,
                               text=True, check=True).stdout
     flags = json.loads(re.search(r"CFLAGS = (\[.*?\])", build_py).group(1).replace("'", '"'))
-    out = []
-    for module, sources in (("native", ["module.cpp", "elman_jordan.cpp", "lstm.cpp", "gru.cpp", "lnlstm.cpp"]),
-                            ("scan", ["scan.cpp"]), ("stream", ["stream.cpp"])):
+    out = {}
+    for part, module, sources in (
+            ("sequence", "native", ["module.cpp", "elman_jordan.cpp", "lstm.cpp", "gru.cpp", "lnlstm.cpp"]),
+            ("scan", "scan", ["scan.cpp"]), ("streaming", "stream", ["stream.cpp"])):
+        if part not in parts:
+            continue
         work = src.parent / module
         work.mkdir(exist_ok=True)
-        out.append(cpp_extension.load(name=f"ab_old_{module}", sources=[str(src / s) for s in sources],
-                                      extra_cflags=flags, build_directory=str(work), verbose=False))
+        out[part] = cpp_extension.load(name=f"ab_old_{module}", sources=[str(src / s) for s in sources],
+                                       extra_cflags=flags, build_directory=str(work), verbose=False)
     return out, flags
 
 
@@ -162,13 +167,18 @@ def main(argv=None):
     parser.add_argument("--out", type=Path)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--stat", choices=["median", "min"], default="median", help="per-candidate statistic")
+    parser.add_argument("--parts", default="sequence,scan,streaming", help="comma-separated, from sequence,scan,streaming")
     args = parser.parse_args(argv)
+    parts = args.parts.split(",")
+    if not parts or any(p not in PARTS for p in parts):
+        parser.error(f"--parts: expected a comma-separated list from {','.join(PARTS)}, got {args.parts!r}")
     global STAT
     STAT = min if args.stat == "min" else statistics.median
     if args.threads:
         torch.set_num_threads(args.threads)
-    (old_native, old_scan, old_stream), old_flags = old_modules(args.rev)
-    new_native, new_scan, new_stream = native.load(), scan.native_module(), stream.native_module()
+    old, old_flags = old_modules(args.rev, parts)
+    new = {"sequence": native.load, "scan": scan.native_module, "streaming": stream.native_module}
+    new = {part: new[part]() for part in parts}
     if args.build_only:
         return 0
     sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
@@ -177,12 +187,12 @@ def main(argv=None):
             "flags_old": old_flags, "flags_new": build.FLAGS + build.arch_flags(), "repeats": args.repeats, "stat": args.stat,
             "load_before": subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()}
     print(json.dumps(head, indent=1), flush=True)
-    result = dict(head, sequence=sequence_rows(old_native, new_native, sizes, args.repeats),
-                  scan=scan_rows(old_scan, new_scan, args.repeats),
-                  streaming=stream_rows(old_stream, new_stream, args.repeats))
+    rows = {"sequence": lambda a, b: sequence_rows(a, b, sizes, args.repeats),
+            "scan": lambda a, b: scan_rows(a, b, args.repeats), "streaming": lambda a, b: stream_rows(a, b, args.repeats)}
+    result = dict(head, **{part: rows[part](old[part], new[part]) for part in parts})
     result["load_after"] = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     result["note"] = ("2-core machine shared with other engineers' niced builds and tests; old and new "
-                      "interleaved in one process, medians of `repeats` rounds")
+                      f"interleaved in one process, the {args.stat} of `repeats` rounds")
     print("load after:", result["load_after"])
     if args.out:
         args.out.write_text(json.dumps(result, indent=1) + "\n")

@@ -65,6 +65,7 @@ class Stream:
     def __init__(self, layers: list[tuple[Cell, float]], native: bool = True):
         watch_modules()
         self.layers, self.generation = list(layers), GENERATION[0]
+        self.registrations = GENERATION  # the shared counter, read by the layer's step without a call
         self.step, self.backend = stepper(self.layers, native)
 
     def serves(self, current) -> bool:

@@ -32,9 +32,9 @@ using at::Tensor;
 
 namespace {
 
-template <typename T> inline T th(T v) { return rnnkit_math::tanh_(v); }  // inline, vectorisable (fastmath.h)
-template <typename T> inline T sg(T v) { return rnnkit_math::sigmoid_(v); }
-template <typename T> inline T min_g(T v) { return v >= T(0) ? v + T(0.5) : sg(v); }  // minGRU's g
+template <typename T> RNNKIT_MATH_INLINE T th(T v) { return rnnkit_math::tanh_(v); }  // inline, vectorisable (fastmath.h)
+template <typename T> RNNKIT_MATH_INLINE T sg(T v) { return rnnkit_math::sigmoid_(v); }
+template <typename T> RNNKIT_MATH_INLINE T min_g(T v) { return v >= T(0) ? v + T(0.5) : sg(v); }  // minGRU's g
 
 enum Kind { ELMAN = 0, JORDAN, LSTM, GRU, LNLSTM, MINGRU, MINLSTM };
 enum Act { TANH = 0, RELU, SIGMOID, IDENTITY };
