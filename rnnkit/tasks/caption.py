@@ -50,7 +50,7 @@ class Options(contract.TaskOptions):
                                       "Images/ subfolder)", "data", metavar="DIR")
     image_size: int = option(64, "images are resized to this many pixels a side", "data")
     min_count: int = option(1, "keep words seen at least this often in the training captions", "data")
-    train_size: int = option(12000, "built-in: generated training scenes", "data")
+    train_size: int = option(20000, "built-in: generated training scenes", "data")
     valid_size: int = option(500, "built-in: generated validation scenes", "data")
     test_size: int = option(2000, "built-in: generated test scenes (seen colour-shape pairs)", "data")
     unseen_size: int = option(1000, "built-in: generated scenes each with a colour-shape pair unseen in training",
@@ -69,7 +69,12 @@ class Options(contract.TaskOptions):
     dropout: float = option(0.0, "dropout on embeddings, the state map and before the output", "model")
     minutes: float | None = option(10.0, "wall-clock budget for training (the schedule spans it)", "training")
     epochs: int = option(50, "passes over the training captions, if the budget lasts", "training")
-    batch_size: int = option(64, "captions (each with its image) per batch", "training")
+    batch_size: int = option(32, "images per batch, each with all its captions (the encoder runs once per image)",
+                             "training")
+    threads: int = option(1, "torch threads for training: one ran faster than two on the shared 2-core machine "
+                             "(benchmarks/caption.md)", "training", bounds="[1, 1024]")
+    eval_every: int | None = option(None, "also validate every N updates (default: once per epoch)", "training",
+                                    bounds="[1, 2**31]")
     beam: int = option(1, "beam width of the final test decoding (1: greedy)", "output")
     out: str = option("runs/caption", "directory for checkpoints, history and test.json", "output")
 
@@ -206,22 +211,32 @@ def make_step(model: Captioner, cap: Captions, timer: dict):
     def step(batch, state):
         if isinstance(batch, ValidationSet):
             start, total, tokens = time.monotonic(), 0.0, 0
-            for images, tgt_in, tgt_out in batch.batches:
-                logits, _ = model(images, tgt_in)
+            for images, per_image, tgt_in, tgt_out in batch.batches:
+                logits, _ = model(images, tgt_in, per_image)
                 n = int((tgt_out != PAD).sum())
                 total, tokens = total + float(sequence_loss(logits, tgt_out)) * n, tokens + n
             hyps = [cap.text(h.tokens) for h in describe(model, cap, batch.data.images)]
             result = metrics(hyps, batch.data)
             timer["validation"] += time.monotonic() - start
             return StepOutput(torch.tensor(total / tokens), None, n=len(batch.data), metrics=result)
-        images, tgt_in, tgt_out = batch
+        images, per_image, tgt_in, tgt_out = batch
         timer["images"] += len(images)
-        logits, _ = model(images, tgt_in)
+        timer["captions"] += len(tgt_in)
+        logits, _ = model(images, tgt_in, per_image)
         return StepOutput(sequence_loss(logits, tgt_out), None, n=len(images))
     return step
 
 
 def run(o: Options) -> int:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(o.threads)
+    try:
+        return train_and_report(o)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def train_and_report(o: Options) -> int:
     contract.start(o)   # --out checked before any work, then seeded
     sets, source = load_data(o)
     cap = Captions.build(sets["train"], o.min_count)
@@ -236,8 +251,9 @@ def run(o: Options) -> int:
     train_config = TrainConfig(epochs=o.epochs, max_steps=o.max_steps, max_minutes=o.minutes, optimizer=o.optimizer,
                                lr=o.lr, weight_decay=o.weight_decay, schedule=o.schedule, warmup_steps=50,
                                min_lr_ratio=0.05, clip_norm=o.clip_norm or None, monitor=f"val_{select}",
-                               patience=o.patience, seed=o.seed, verbose=0 if o.quiet else 1, out_dir=o.out)
-    timer = {"validation": 0.0, "images": 0}
+                               patience=o.patience, eval_every=o.eval_every, seed=o.seed,
+                               verbose=0 if o.quiet else 1, out_dir=o.out)
+    timer = {"validation": 0.0, "images": 0, "captions": 0}
     task_config = {"task": "caption", "model": config.to_dict(), **cap.to_dict(), "options": asdict(o)}
     trainer = Trainer(model, make_step(model, cap, timer), train_config, task_config=task_config)
     train_batches = imgdata.CaptionBatches(sets["train"].images, cap.ids(sets["train"]), o.batch_size, cap.mean,
@@ -251,6 +267,7 @@ def run(o: Options) -> int:
     result = {"source": source, "best_step": best["step"], "updates": trainer.global_step,
               "train_minutes": round(trainer.elapsed / 60, 3),
               "train_images_per_s": round(timer["images"] / train_seconds, 1),
+              "train_captions_per_s": round(timer["captions"] / train_seconds, 1), "threads": o.threads,
               "options": asdict(o)}
     for name in ("valid", "test", "unseen"):
         if name in sets:
