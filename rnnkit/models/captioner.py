@@ -34,7 +34,7 @@ from .seq2seq import (ATTENTIONS, RNN_LAYERS, Decoder, Memory, Seq2SeqConfig, re
 
 SQUEEZE = 32   # per-region width of the initial-state map's input
 
-__all__ = ["CaptionerConfig", "ConvEncoder", "Captioner", "sequence_loss"]
+__all__ = ["CaptionerConfig", "ConvEncoder", "Captioner", "import_encoder", "sequence_loss"]
 
 
 @dataclass
@@ -52,9 +52,12 @@ class CaptionerConfig:
     embedding_dim: int = 64
     attention: str = "additive"    # additive (Xu et al.), general, dot (Luong), none (Vinyals et al.)
     dropout: float = 0.0
+    encoder: str | None = None     # a custom encoder's "module:Class" (import_encoder); None: ConvEncoder
 
     def __post_init__(self):
         self.channels = tuple(self.channels)
+        if self.encoder is not None:
+            split_spec(self.encoder)
         if self.cell not in RNN_LAYERS:
             raise ValueError(f"unknown cell {self.cell!r}; expected one of {sorted(RNN_LAYERS)}")
         if self.attention not in ATTENTIONS:
@@ -115,6 +118,34 @@ def repeat_rows(memory: Memory, state, per_image: torch.Tensor):
     return Memory(*(None if t is None else t.index_select(0, index) for t in memory)), reorder_state(state, index)
 
 
+def split_spec(spec: str) -> tuple[str, str]:
+    """"package.module:Class" → ("package.module", "Class"); ValueError naming the expected form."""
+    module, _, name = spec.partition(":")
+    if not module or not name.isidentifier() or not all(p.isidentifier() for p in module.split(".")):
+        raise ValueError(f"encoder {spec!r} is not of the form 'package.module:Class'")
+    return module, name
+
+
+def import_encoder(spec: str) -> nn.Module:
+    """A custom encoder by name: imports ``module`` and calls ``Class()`` with no arguments; it must map images
+    (B, 3, S, S) to a feature grid (B, C, h, w). Only call this with a name the user gave: importing a module
+    runs its code (a checkpoint stores the name, never the code, and is never unpickled)."""
+    import importlib
+    module, name = split_spec(spec)
+    try:
+        cls = getattr(importlib.import_module(module), name)
+    except ImportError as e:
+        raise ValueError(f"encoder {spec!r}: cannot import {module} ({e})") from None
+    except AttributeError:
+        raise ValueError(f"encoder {spec!r}: {module} has no {name}") from None
+    if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
+        raise ValueError(f"encoder {spec!r} is not a torch.nn.Module class")
+    try:
+        return cls()
+    except TypeError as e:
+        raise ValueError(f"encoder {spec!r} must be buildable with no arguments ({e})") from None
+
+
 def coordinates(h: int, w: int, like: torch.Tensor) -> torch.Tensor:
     """(2, h, w): x and y of each cell's centre in [-1, 1]."""
     ys = torch.linspace(-1, 1, h, dtype=like.dtype, device=like.device)
@@ -126,11 +157,16 @@ class Captioner(nn.Module):
     """CNN encoder, initial-state map and the seq2seq Decoder; see the module docstring.
 
     encoder: any module mapping images (B, 3, S, S) to a grid (B, C, h, w); default ConvEncoder(config).
+    With ``config.encoder`` set (a "module:Class" name) the module must be given: the caller imports it
+    (import_encoder) when the user names it, so that loading a checkpoint never imports code on its own.
     The grid size is found once by running the encoder on a blank image of ``config.image_size``."""
 
     def __init__(self, config: CaptionerConfig, encoder: nn.Module | None = None):
         super().__init__()
         self.config = c = config
+        if c.encoder is not None and encoder is None:
+            raise ValueError(f"this config names the custom encoder {c.encoder!r}: pass its module as encoder= "
+                             f"(import_encoder({c.encoder!r}) imports it)")
         self.encoder = encoder if encoder is not None else ConvEncoder(c.channels, c.pools)
         was_training = self.encoder.training
         with torch.no_grad():

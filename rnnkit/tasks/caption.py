@@ -31,7 +31,7 @@ import torch
 from ..data import images as imgdata
 from ..data.parallel import TokenVocabulary
 from ..errors import UserError
-from ..models.captioner import RNN_LAYERS, Captioner, CaptionerConfig, sequence_loss
+from ..models.captioner import RNN_LAYERS, Captioner, CaptionerConfig, import_encoder, sequence_loss
 from ..models.decoding import beam_search, greedy
 from ..models.seq2seq import ATTENTIONS, PAD
 from ..train import StepOutput, Trainer, TrainConfig, load_checkpoint, restore_model
@@ -56,6 +56,10 @@ class Options(contract.TaskOptions):
     unseen_size: int = option(1000, "built-in: generated scenes each with a colour-shape pair unseen in training",
                               "data")
     max_objects: int = option(4, "built-in: the most shapes in a scene", "data")
+    encoder: str | None = option(None, "a custom image encoder MODULE:CLASS, imported and built with no arguments "
+                                       "(images (B, 3, S, S) → grid (B, C, h, w)); the checkpoint stores its name, "
+                                       "and evaluate/predict import it only when given the same --encoder",
+                                 "model", metavar="MODULE:CLASS")
     cell: str = option("gru", "recurrent cell of the decoder", "model", choices=tuple(sorted(RNN_LAYERS)))
     attention: str = option("general", "attention over image regions: general/dot (Luong; the default: "
                                         "teacher forcing runs all steps at once), additive (Xu et al.'s soft "
@@ -92,7 +96,9 @@ class Options(contract.TaskOptions):
         if self.images is not None and not Path(self.images).is_dir():
             raise UserError(f"--images folder not found: {self.images}")
         try:
-            self.model_config(10)
+            config = self.model_config(10)
+            if self.encoder is not None:   # imported and run once on a blank image now, before any work
+                Captioner(config, import_encoder(self.encoder))
         except ValueError as e:
             raise UserError(str(e)) from None
         need_libraries()
@@ -100,7 +106,8 @@ class Options(contract.TaskOptions):
     def model_config(self, vocab_size: int) -> CaptionerConfig:
         return CaptionerConfig(vocab_size, self.image_size, memory_size=self.memory_size, cell=self.cell,
                                hidden_size=self.hidden_size, decoder_layers=self.decoder_layers,
-                               embedding_dim=self.embedding_dim, attention=self.attention, dropout=self.dropout)
+                               embedding_dim=self.embedding_dim, attention=self.attention, dropout=self.dropout,
+                               encoder=self.encoder)
 
 
 def need_libraries() -> None:
@@ -241,7 +248,7 @@ def train_and_report(o: Options) -> int:
     sets, source = load_data(o)
     cap = Captions.build(sets["train"], o.min_count)
     config = o.model_config(len(cap.vocab))
-    model = Captioner(config)
+    model = Captioner(config, None if o.encoder is None else import_encoder(o.encoder))
     select = "attr" if sets["train"].scenes is not None else "bleu4"
     n_caps = sum(map(len, sets["train"].captions))
     print(f"caption: {len(sets['train']):,} training images ({n_caps:,} captions) and {len(sets['valid']):,} "
@@ -290,12 +297,24 @@ def report(m: dict) -> str:
 
 # ---- rnnkit evaluate / rnnkit predict -------------------------------------------------------------
 
-def load(ck) -> tuple[Captioner, Captions, dict]:
-    """The model, the caption settings and the training options of a loaded caption checkpoint."""
+def load(ck, encoder: str | None = None) -> tuple[Captioner, Captions, dict]:
+    """The model, the caption settings and the training options of a loaded caption checkpoint. A checkpoint
+    trained with a custom encoder names it; it is imported only if ``encoder`` (the user's --encoder) is that
+    same name: a checkpoint never makes rnnkit import code on its own."""
     try:
-        model, cap = Captioner(CaptionerConfig(**ck.config["model"])), Captions.from_dict(ck.config)
+        config, cap = CaptionerConfig(**ck.config["model"]), Captions.from_dict(ck.config)
     except (KeyError, TypeError, ValueError) as e:
         raise UserError(f"checkpoint {ck.path} has a malformed caption config ({e})") from None
+    if config.encoder != encoder:
+        raise UserError(f"checkpoint {ck.path} was trained with the custom encoder {config.encoder}: pass --encoder "
+                        f"{config.encoder} to import it (rnnkit imports no code a checkpoint names on its own)"
+                        if encoder is None else
+                        f"--encoder {encoder} does not match checkpoint {ck.path}, which was trained with "
+                        + (f"the custom encoder {config.encoder}" if config.encoder else "the built-in encoder"))
+    try:
+        model = Captioner(config, None if encoder is None else import_encoder(encoder))
+    except ValueError as e:
+        raise UserError(str(e)) from None
     restore_model(model, ck)
     return model.eval(), cap, ck.config.get("options", {})
 
@@ -312,7 +331,7 @@ def evaluate_command(args) -> int:
     if not args.data:
         raise UserError("evaluate a caption checkpoint on --data CAPTIONS.csv (or builtin:test, builtin:unseen)")
     need_libraries()
-    model, cap, options = load(load_checkpoint(args.checkpoint))
+    model, cap, options = load(load_checkpoint(args.checkpoint), getattr(args, "encoder", None))
     size = model.config.image_size
     if args.data.startswith("builtin:"):
         from ..data import scenes
@@ -343,7 +362,7 @@ def predict_command(args) -> int:
     for p in args.input:
         if not Path(p).is_file():
             raise UserError(f"image not found: {p}")
-    model, cap, _ = load(load_checkpoint(args.checkpoint))
+    model, cap, _ = load(load_checkpoint(args.checkpoint), getattr(args, "encoder", None))
     if png is not None and model.decoder.attention is None:
         raise UserError("this model has no attention (trained with --attention none): no map to draw")
     images = imgdata.load_images([Path(p) for p in args.input], model.config.image_size)
