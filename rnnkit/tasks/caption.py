@@ -9,11 +9,13 @@ training image. Without --train it learns the built-in generated scenes
 (rnnkit.data.scenes) and at the end reports the test split and the split of
 unseen colour-shape combinations (OUT/test.json).
 
-Model (models/captioner.py): a small CNN trained from scratch; the decoder is
-the seq2seq decoder, its state set from the image (Show and Tell, --attention
-none) and attending over the grid of regions (Show, Attend and Tell; Luong's
-'general' scores by default, as they train all steps at once). Metrics: BLEU-1..4 (sacrebleu, corpus-level, all captions of an
-image as references), exact match (the caption is one of the references) and,
+Model (models/captioner.py): a small CNN trained from scratch (or --encoder
+MODULE:CLASS); the decoder is the seq2seq decoder, its state set from the image
+(Show and Tell, --attention none) and attending over the grid of regions (Show,
+Attend and Tell; Luong's 'general' scores by default, as they train all steps
+at once). A batch is --batch-size images, each with all its captions: the CNN
+runs once per image. Metrics: BLEU-1..4 (sacrebleu, corpus-level, all captions
+of an image as references), exact match (the caption is one of the references) and,
 on the built-in scenes, attribute accuracy (every object named with its right
 shape and colour). The best checkpoint is chosen by validation attribute
 accuracy (built-in data) or BLEU-4.
