@@ -166,3 +166,20 @@ def test_custom_encoder_by_name_imported_only_when_named(tmp_path, capsys, monke
     one_line_error(capsys, ["train", "caption", "--encoder", "nosuchmod:Net", *bad], "cannot import")
     one_line_error(capsys, ["train", "caption", "--encoder", "tinyenc:Path", *bad], "not a torch.nn.Module")
     assert not (tmp_path / "bad").exists()
+
+
+def test_best_checkpoint_is_the_highest_validation_accuracy(tmp_path):
+    """The built-in scenes choose the best checkpoint by validation attribute accuracy, maximised (it was
+    once minimised: the metric "attr" fell to the trainer's default mode, so best.safetensors was the worst)."""
+    from rnnkit.train import load_checkpoint
+    from rnnkit.train.callbacks import mode_for
+    out = tmp_path / "run"
+    assert main(["train", "caption", "--train-size", "40", "--valid-size", "16", "--test-size", "4",
+                 "--unseen-size", "2", "--max-steps", "8", "--eval-every", "1", "--lr", "0.02",
+                 "--out", str(out), *TINY]) == 0
+    rows = json.loads((out / "history.json").read_text())
+    accs = [r["val_attr_acc"] for r in rows]
+    best = load_checkpoint(out / "best.safetensors").state["trainer"]
+    assert mode_for(best["train_config"]["monitor"]) == "max"
+    assert best["best"] == max(accs)
+    assert best["global_step"] == rows[accs.index(max(accs))]["step"]

@@ -226,6 +226,8 @@ def make_step(model: Captioner, cap: Captions, timer: dict):
                 total, tokens = total + float(sequence_loss(logits, tgt_out)) * n, tokens + n
             hyps = [cap.text(h.tokens) for h in describe(model, cap, batch.data.images)]
             result = metrics(hyps, batch.data)
+            if "attr" in result:   # "attr_acc": the trainer maximises metrics named *acc* (and minimises "attr")
+                result["attr_acc"] = result.pop("attr")
             timer["validation"] += time.monotonic() - start
             return StepOutput(torch.tensor(total / tokens), None, n=len(batch.data), metrics=result)
         images, per_image, tgt_in, tgt_out = batch
@@ -251,7 +253,7 @@ def train_and_report(o: Options) -> int:
     cap = Captions.build(sets["train"], o.min_count)
     config = o.model_config(len(cap.vocab))
     model = Captioner(config, None if o.encoder is None else import_encoder(o.encoder))
-    select = "attr" if sets["train"].scenes is not None else "bleu4"
+    select = "attr_acc" if sets["train"].scenes is not None else "bleu4"
     n_caps = sum(map(len, sets["train"].captions))
     print(f"caption: {len(sets['train']):,} training images ({n_caps:,} captions) and {len(sets['valid']):,} "
           f"validation images of {source}; {len(cap.vocab)} words; {sum(p.numel() for p in model.parameters()):,} "
