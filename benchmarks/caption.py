@@ -8,9 +8,9 @@
         the rnnkit found under DIR (default: this checkout; another checkout measures the code before a
         change under the same conditions), images and captions per second from its test.json, to
         benchmarks/results/caption-speed-NAME.json.
-    python benchmarks/caption.py counts NAME
-        adds "by_objects" to benchmarks/results/caption-NAME.json: the test and unseen figures of
-        runs/caption-NAME/best.safetensors per number of objects in the scene (greedy decoding, deterministic).
+    python benchmarks/caption.py counts NAME [best|last]
+        adds "best_checkpoint_by_objects" (or last_...) to benchmarks/results/caption-NAME.json: the test and
+        unseen figures of runs/caption-NAME/best.safetensors (or last), all scenes and per number of objects.
     python benchmarks/caption.py example NAME
         the README picture: a test scene with 3+ objects, its generated caption and the attention of each
         word, from runs/caption-NAME/best.safetensors, to benchmarks/results/caption-example.png.
@@ -92,28 +92,29 @@ def speed(name: str, root: Path, steps: int, options: list[str]) -> None:
           f"written {path}")
 
 
-def counts(name: str) -> None:
+def counts(name: str, which: str = "best") -> None:
     from rnnkit.data import images as imgdata
     from rnnkit.data import scenes
     from rnnkit.tasks import caption
     from rnnkit.train import load_checkpoint
     path = RESULTS / f"caption-{name}.json"
     record = json.loads(path.read_text())
-    model, cap, o = caption.load(load_checkpoint(ROOT / "runs" / f"caption-{name}" / "best.safetensors"))
+    model, cap, o = caption.load(load_checkpoint(ROOT / "runs" / f"caption-{name}" / f"{which}.safetensors"))
     by = {}
     for split in ("test", "unseen"):
         im, caps, sc = scenes.scene_splits({split: o[f"{split}_size"]}, o["seed"], o["image_size"],
                                            o["max_objects"])[split]
         data = imgdata.CaptionSet(im, caps, [f"{split}-{i}" for i in range(len(caps))], sc)
         hyps = [cap.text(h.tokens) for h in caption.describe(model, cap, data.images)]
-        by[split] = {}
+        by[split] = {"all": caption.evaluate_set(model, cap, data)}
         for n in range(1, o["max_objects"] + 1):
             index = [i for i, s in enumerate(sc) if len(s["objects"]) == n]
             if index:
                 m = caption.metrics([hyps[i] for i in index], data.subset(index))
                 by[split][str(n)] = {"images": len(index), **{k: round(v, 2) for k, v in m.items()}}
-        print(split, {n: (f["images"], f["attr"], round(f["bleu4"], 1)) for n, f in by[split].items()})
-    record["by_objects"] = {"what": "greedy decoding of best.safetensors, per number of objects in the scene",
+        print(split, {n: (f["images"], round(f["attr"], 2), round(f["bleu4"], 1)) for n, f in by[split].items()})
+    record[f"{which}_checkpoint_by_objects"] = {
+        "what": f"greedy decoding of {which}.safetensors: all scenes, then per number of objects in the scene",
                             "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **by}
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(record, indent=1))
@@ -121,11 +122,11 @@ def counts(name: str) -> None:
     print(f"written {path}")
 
 
-def example(name: str) -> None:
+def example(name: str, which: str = "best") -> None:
     from rnnkit.data import scenes
     from rnnkit.tasks import caption
     from rnnkit.train import load_checkpoint
-    model, cap, options = caption.load(load_checkpoint(ROOT / "runs" / f"caption-{name}" / "best.safetensors"))
+    model, cap, options = caption.load(load_checkpoint(ROOT / "runs" / f"caption-{name}" / f"{which}.safetensors"))
     im, caps, sc = scenes.make_split(40, seed=12345, image_size=model.config.image_size)   # not the test split
     i = next(k for k, s in enumerate(sc) if len(s["objects"]) == 3)
     hyp = caption.describe(model, cap, im[i:i + 1])[0]
@@ -153,9 +154,9 @@ if __name__ == "__main__":
             else:
                 sys.exit(__doc__)
         speed(args[1], root, steps, options)
-    elif len(args) == 2 and args[0] == "counts":
-        counts(args[1])
-    elif len(args) == 2 and args[0] == "example":
-        example(args[1])
+    elif len(args) in (2, 3) and args[0] == "counts":
+        counts(*args[1:])
+    elif len(args) in (2, 3) and args[0] == "example":
+        example(*args[1:])
     else:
         sys.exit(__doc__)
