@@ -99,6 +99,8 @@ def add_seq2seq_arguments(parser, evaluate: bool) -> None:
     parser.add_argument("--attention-png", metavar="PNG", help="seq2seq: draw the first sentence's attention map; "
                         "caption: the attended regions for each word over the first image")
     parser.add_argument("--beam", type=int, default=1, help="seq2seq, caption: beam width (1: greedy, the default)")
+    parser.add_argument("--encoder", metavar="MODULE:CLASS", help="caption: the custom encoder the checkpoint was "
+                        "trained with, imported only when named here")
     parser.add_argument("--workers", type=int, default=1, help="seq2seq: batches decoded at once in threads")
     parser.add_argument("--alpha", type=float, help="seq2seq: length penalty exponent (default: as trained)")
     parser.add_argument("--max-len-a", type=float, help="seq2seq: at most a * source length + b output tokens")

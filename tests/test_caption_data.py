@@ -74,15 +74,21 @@ def test_read_captions_csv(tmp_path):
         imgdata.read_captions_csv(f)
 
 
-def test_caption_batches_cover_every_pair():
-    images = torch.zeros(3, 3, 4, 4, dtype=torch.uint8)
+def test_caption_batches_hold_every_caption_of_each_image():
+    images = torch.arange(3, dtype=torch.uint8).view(3, 1, 1, 1).expand(3, 3, 4, 4).contiguous()
     ids = [[[5, 6, EOS]], [[7, EOS], [8, 9, 10, EOS]], [[11, EOS]]]
-    batches = list(imgdata.CaptionBatches(images, ids, 3, [0.5] * 3, [0.25] * 3))
+    batches = list(imgdata.CaptionBatches(images, ids, 2, [0.0] * 3, [1 / 255] * 3))
     assert len(batches) == 2
-    x, tgt_in, tgt_out = batches[0]
-    assert x.shape == (3, 3, 4, 4) and torch.allclose(x, torch.full_like(x, -2.0))
-    assert tgt_in[:, 0].tolist() == [BOS] * 3
+    x, per_image, tgt_in, tgt_out = batches[0]
+    assert x.shape == (2, 3, 4, 4) and x[:, 0, 0, 0].tolist() == [0.0, 1.0]    # images 0 and 1, normalised
+    assert per_image.tolist() == [1, 2]                                          # image 1's two captions
     assert tgt_out.tolist() == [[5, 6, EOS, PAD], [7, EOS, PAD, PAD], [8, 9, 10, EOS]]
     assert tgt_in.tolist() == [[BOS, 5, 6, PAD], [BOS, 7, PAD, PAD], [BOS, 8, 9, 10]]
-    seen = sorted(tuple(r[r != PAD].tolist()) for _, _, out in batches for r in out)
-    assert seen == sorted(tuple(c) for caps in ids for c in caps)
+    # shuffled: every image once per epoch, each with all its captions, in its rows' order
+    torch.manual_seed(0)
+    seen = []
+    for x, per_image, _, out in imgdata.CaptionBatches(images, ids, 2, [0.0] * 3, [1 / 255] * 3, shuffle=True):
+        rows = iter(out.tolist())
+        for img, k in zip(x[:, 0, 0, 0].long().tolist(), per_image.tolist()):
+            seen.append((img, [tuple(t for t in next(rows) if t != PAD) for _ in range(k)]))
+    assert sorted(seen) == [(i, [tuple(c) for c in caps]) for i, caps in enumerate(ids)]

@@ -103,3 +103,19 @@ def test_config_validation():
         CaptionerConfig(V, attention="bahdanau")
     with pytest.raises(ValueError, match="dot attention"):
         CaptionerConfig(V, attention="dot", memory_size=10, hidden_size=12)
+
+
+@pytest.mark.parametrize("attention", ["general", "additive", "none"])
+def test_per_image_equals_repeating_the_images(attention):
+    """Encoding each image once for all its captions equals a batch with the image repeated per caption."""
+    m = make(attention, seed=5)
+    x = torch.randn(3, 3, 16, 16)
+    per_image = torch.tensor([2, 1, 3])
+    tgt = torch.randint(4, V, (6, 5))
+    logits, w = m(x, tgt, per_image)
+    want, want_w = m(x.repeat_interleave(per_image, 0), tgt)
+    torch.testing.assert_close(logits, want)
+    if w is not None:
+        torch.testing.assert_close(w, want_w)
+    with pytest.raises(ValueError, match="one count per image"):
+        m(x, tgt, torch.tensor([3, 3]))

@@ -140,29 +140,33 @@ def normalise(images: torch.Tensor, mean, std) -> torch.Tensor:
 
 
 class CaptionBatches:
-    """(images (B, 3, S, S) float, tgt_in (B, T) BOS first, tgt_out (B, T) EOS last) batches of every
-    (image, caption) pair; ``ids[i]`` are the encoded captions of image i, each ending in EOS."""
+    """Batches of ``batch_size`` images, each with ALL its captions: (images (B, 3, S, S) float, per_image (B,)
+    the number of captions of each image, tgt_in (N, T) BOS first, tgt_out (N, T) EOS last), N = per_image.sum(),
+    the rows in image order. ``ids[i]`` are the encoded captions of image i, each ending in EOS.
+
+    The encoder runs once per image and its output is repeated for the image's captions (Captioner.forward's
+    ``per_image``): with the three captions of a scene that is a third of the encoder work of one row per
+    (image, caption) pair (benchmarks/caption.md)."""
 
     def __init__(self, images: torch.Tensor, ids: list[list[list[int]]], batch_size: int, mean, std,
                  shuffle: bool = False):
         self.images, self.ids, self.batch_size, self.mean, self.std, self.shuffle = (
             images, ids, batch_size, mean, std, shuffle)
-        self.pairs = [(i, j) for i, caps in enumerate(ids) for j in range(len(caps))]
 
     def __len__(self) -> int:
-        return -(-len(self.pairs) // self.batch_size)
+        return -(-len(self.ids) // self.batch_size)
 
     def __iter__(self):
-        order = torch.randperm(len(self.pairs)).tolist() if self.shuffle else range(len(self.pairs))
-        order = list(order)
-        for start in range(0, len(order), self.batch_size):
-            chosen = [self.pairs[k] for k in order[start:start + self.batch_size]]
-            rows = [self.ids[i][j] for i, j in chosen]
+        n = len(self.ids)
+        order = torch.randperm(n).tolist() if self.shuffle else list(range(n))
+        for start in range(0, n, self.batch_size):
+            chosen = order[start:start + self.batch_size]
+            rows = [c for i in chosen for c in self.ids[i]]
             T = max(len(r) for r in rows)
             tgt_out = torch.full((len(rows), T), PAD, dtype=torch.long)
             for b, r in enumerate(rows):
                 tgt_out[b, :len(r)] = torch.tensor(r)
             tgt_in = torch.cat([torch.full((len(rows), 1), BOS, dtype=torch.long), tgt_out[:, :-1]], 1)
             tgt_in[tgt_in == EOS] = PAD    # EOS never enters the decoder (it ends each row)
-            images = normalise(self.images[[i for i, _ in chosen]], self.mean, self.std)
-            yield images, tgt_in, tgt_out
+            per_image = torch.tensor([len(self.ids[i]) for i in chosen])
+            yield normalise(self.images[chosen], self.mean, self.std), per_image, tgt_in, tgt_out

@@ -9,11 +9,13 @@ training image. Without --train it learns the built-in generated scenes
 (rnnkit.data.scenes) and at the end reports the test split and the split of
 unseen colour-shape combinations (OUT/test.json).
 
-Model (models/captioner.py): a small CNN trained from scratch; the decoder is
-the seq2seq decoder, its state set from the image (Show and Tell, --attention
-none) and attending over the grid of regions (Show, Attend and Tell; Luong's
-'general' scores by default, as they train all steps at once). Metrics: BLEU-1..4 (sacrebleu, corpus-level, all captions of an
-image as references), exact match (the caption is one of the references) and,
+Model (models/captioner.py): a small CNN trained from scratch (or --encoder
+MODULE:CLASS); the decoder is the seq2seq decoder, its state set from the image
+(Show and Tell, --attention none) and attending over the grid of regions (Show,
+Attend and Tell; Luong's 'general' scores by default, as they train all steps
+at once). A batch is --batch-size images, each with all its captions: the CNN
+runs once per image. Metrics: BLEU-1..4 (sacrebleu, corpus-level, all captions
+of an image as references), exact match (the caption is one of the references) and,
 on the built-in scenes, attribute accuracy (every object named with its right
 shape and colour). The best checkpoint is chosen by validation attribute
 accuracy (built-in data) or BLEU-4.
@@ -31,7 +33,7 @@ import torch
 from ..data import images as imgdata
 from ..data.parallel import TokenVocabulary
 from ..errors import UserError
-from ..models.captioner import RNN_LAYERS, Captioner, CaptionerConfig, sequence_loss
+from ..models.captioner import RNN_LAYERS, Captioner, CaptionerConfig, import_encoder, sequence_loss
 from ..models.decoding import beam_search, greedy
 from ..models.seq2seq import ATTENTIONS, PAD
 from ..train import StepOutput, Trainer, TrainConfig, load_checkpoint, restore_model
@@ -50,12 +52,16 @@ class Options(contract.TaskOptions):
                                       "Images/ subfolder)", "data", metavar="DIR")
     image_size: int = option(64, "images are resized to this many pixels a side", "data")
     min_count: int = option(1, "keep words seen at least this often in the training captions", "data")
-    train_size: int = option(12000, "built-in: generated training scenes", "data")
+    train_size: int = option(20000, "built-in: generated training scenes", "data")
     valid_size: int = option(500, "built-in: generated validation scenes", "data")
     test_size: int = option(2000, "built-in: generated test scenes (seen colour-shape pairs)", "data")
     unseen_size: int = option(1000, "built-in: generated scenes each with a colour-shape pair unseen in training",
                               "data")
     max_objects: int = option(4, "built-in: the most shapes in a scene", "data")
+    encoder: str | None = option(None, "a custom image encoder MODULE:CLASS, imported and built with no arguments "
+                                       "(images (B, 3, S, S) → grid (B, C, h, w)); the checkpoint stores its name, "
+                                       "and evaluate/predict import it only when given the same --encoder",
+                                 "model", metavar="MODULE:CLASS")
     cell: str = option("gru", "recurrent cell of the decoder", "model", choices=tuple(sorted(RNN_LAYERS)))
     attention: str = option("general", "attention over image regions: general/dot (Luong; the default: "
                                         "teacher forcing runs all steps at once), additive (Xu et al.'s soft "
@@ -69,7 +75,12 @@ class Options(contract.TaskOptions):
     dropout: float = option(0.0, "dropout on embeddings, the state map and before the output", "model")
     minutes: float | None = option(10.0, "wall-clock budget for training (the schedule spans it)", "training")
     epochs: int = option(50, "passes over the training captions, if the budget lasts", "training")
-    batch_size: int = option(64, "captions (each with its image) per batch", "training")
+    batch_size: int = option(32, "images per batch, each with all its captions (the encoder runs once per image)",
+                             "training")
+    threads: int = option(1, "torch threads for training: one ran faster than two on the shared 2-core machine "
+                             "(benchmarks/caption.md)", "training", bounds="[1, 1024]")
+    eval_every: int | None = option(None, "also validate every N updates (default: once per epoch)", "training",
+                                    bounds="[1, 2**31]")
     beam: int = option(1, "beam width of the final test decoding (1: greedy)", "output")
     out: str = option("runs/caption", "directory for checkpoints, history and test.json", "output")
 
@@ -87,7 +98,9 @@ class Options(contract.TaskOptions):
         if self.images is not None and not Path(self.images).is_dir():
             raise UserError(f"--images folder not found: {self.images}")
         try:
-            self.model_config(10)
+            config = self.model_config(10)
+            if self.encoder is not None:   # imported and run once on a blank image now, before any work
+                Captioner(config, import_encoder(self.encoder))
         except ValueError as e:
             raise UserError(str(e)) from None
         need_libraries()
@@ -95,7 +108,8 @@ class Options(contract.TaskOptions):
     def model_config(self, vocab_size: int) -> CaptionerConfig:
         return CaptionerConfig(vocab_size, self.image_size, memory_size=self.memory_size, cell=self.cell,
                                hidden_size=self.hidden_size, decoder_layers=self.decoder_layers,
-                               embedding_dim=self.embedding_dim, attention=self.attention, dropout=self.dropout)
+                               embedding_dim=self.embedding_dim, attention=self.attention, dropout=self.dropout,
+                               encoder=self.encoder)
 
 
 def need_libraries() -> None:
@@ -206,28 +220,40 @@ def make_step(model: Captioner, cap: Captions, timer: dict):
     def step(batch, state):
         if isinstance(batch, ValidationSet):
             start, total, tokens = time.monotonic(), 0.0, 0
-            for images, tgt_in, tgt_out in batch.batches:
-                logits, _ = model(images, tgt_in)
+            for images, per_image, tgt_in, tgt_out in batch.batches:
+                logits, _ = model(images, tgt_in, per_image)
                 n = int((tgt_out != PAD).sum())
                 total, tokens = total + float(sequence_loss(logits, tgt_out)) * n, tokens + n
             hyps = [cap.text(h.tokens) for h in describe(model, cap, batch.data.images)]
             result = metrics(hyps, batch.data)
+            if "attr" in result:   # "attr_acc": the trainer maximises metrics named *acc* (and minimises "attr")
+                result["attr_acc"] = result.pop("attr")
             timer["validation"] += time.monotonic() - start
             return StepOutput(torch.tensor(total / tokens), None, n=len(batch.data), metrics=result)
-        images, tgt_in, tgt_out = batch
+        images, per_image, tgt_in, tgt_out = batch
         timer["images"] += len(images)
-        logits, _ = model(images, tgt_in)
+        timer["captions"] += len(tgt_in)
+        logits, _ = model(images, tgt_in, per_image)
         return StepOutput(sequence_loss(logits, tgt_out), None, n=len(images))
     return step
 
 
 def run(o: Options) -> int:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(o.threads)
+    try:
+        return train_and_report(o)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def train_and_report(o: Options) -> int:
     contract.start(o)   # --out checked before any work, then seeded
     sets, source = load_data(o)
     cap = Captions.build(sets["train"], o.min_count)
     config = o.model_config(len(cap.vocab))
-    model = Captioner(config)
-    select = "attr" if sets["train"].scenes is not None else "bleu4"
+    model = Captioner(config, None if o.encoder is None else import_encoder(o.encoder))
+    select = "attr_acc" if sets["train"].scenes is not None else "bleu4"
     n_caps = sum(map(len, sets["train"].captions))
     print(f"caption: {len(sets['train']):,} training images ({n_caps:,} captions) and {len(sets['valid']):,} "
           f"validation images of {source}; {len(cap.vocab)} words; {sum(p.numel() for p in model.parameters()):,} "
@@ -236,8 +262,9 @@ def run(o: Options) -> int:
     train_config = TrainConfig(epochs=o.epochs, max_steps=o.max_steps, max_minutes=o.minutes, optimizer=o.optimizer,
                                lr=o.lr, weight_decay=o.weight_decay, schedule=o.schedule, warmup_steps=50,
                                min_lr_ratio=0.05, clip_norm=o.clip_norm or None, monitor=f"val_{select}",
-                               patience=o.patience, seed=o.seed, verbose=0 if o.quiet else 1, out_dir=o.out)
-    timer = {"validation": 0.0, "images": 0}
+                               patience=o.patience, eval_every=o.eval_every, seed=o.seed,
+                               verbose=0 if o.quiet else 1, out_dir=o.out)
+    timer = {"validation": 0.0, "images": 0, "captions": 0}
     task_config = {"task": "caption", "model": config.to_dict(), **cap.to_dict(), "options": asdict(o)}
     trainer = Trainer(model, make_step(model, cap, timer), train_config, task_config=task_config)
     train_batches = imgdata.CaptionBatches(sets["train"].images, cap.ids(sets["train"]), o.batch_size, cap.mean,
@@ -251,6 +278,7 @@ def run(o: Options) -> int:
     result = {"source": source, "best_step": best["step"], "updates": trainer.global_step,
               "train_minutes": round(trainer.elapsed / 60, 3),
               "train_images_per_s": round(timer["images"] / train_seconds, 1),
+              "train_captions_per_s": round(timer["captions"] / train_seconds, 1), "threads": o.threads,
               "options": asdict(o)}
     for name in ("valid", "test", "unseen"):
         if name in sets:
@@ -273,12 +301,24 @@ def report(m: dict) -> str:
 
 # ---- rnnkit evaluate / rnnkit predict -------------------------------------------------------------
 
-def load(ck) -> tuple[Captioner, Captions, dict]:
-    """The model, the caption settings and the training options of a loaded caption checkpoint."""
+def load(ck, encoder: str | None = None) -> tuple[Captioner, Captions, dict]:
+    """The model, the caption settings and the training options of a loaded caption checkpoint. A checkpoint
+    trained with a custom encoder names it; it is imported only if ``encoder`` (the user's --encoder) is that
+    same name: a checkpoint never makes rnnkit import code on its own."""
     try:
-        model, cap = Captioner(CaptionerConfig(**ck.config["model"])), Captions.from_dict(ck.config)
+        config, cap = CaptionerConfig(**ck.config["model"]), Captions.from_dict(ck.config)
     except (KeyError, TypeError, ValueError) as e:
         raise UserError(f"checkpoint {ck.path} has a malformed caption config ({e})") from None
+    if config.encoder != encoder:
+        raise UserError(f"checkpoint {ck.path} was trained with the custom encoder {config.encoder}: pass --encoder "
+                        f"{config.encoder} to import it (rnnkit imports no code a checkpoint names on its own)"
+                        if encoder is None else
+                        f"--encoder {encoder} does not match checkpoint {ck.path}, which was trained with "
+                        + (f"the custom encoder {config.encoder}" if config.encoder else "the built-in encoder"))
+    try:
+        model = Captioner(config, None if encoder is None else import_encoder(encoder))
+    except ValueError as e:
+        raise UserError(str(e)) from None
     restore_model(model, ck)
     return model.eval(), cap, ck.config.get("options", {})
 
@@ -295,7 +335,7 @@ def evaluate_command(args) -> int:
     if not args.data:
         raise UserError("evaluate a caption checkpoint on --data CAPTIONS.csv (or builtin:test, builtin:unseen)")
     need_libraries()
-    model, cap, options = load(load_checkpoint(args.checkpoint))
+    model, cap, options = load(load_checkpoint(args.checkpoint), getattr(args, "encoder", None))
     size = model.config.image_size
     if args.data.startswith("builtin:"):
         from ..data import scenes
@@ -326,7 +366,7 @@ def predict_command(args) -> int:
     for p in args.input:
         if not Path(p).is_file():
             raise UserError(f"image not found: {p}")
-    model, cap, _ = load(load_checkpoint(args.checkpoint))
+    model, cap, _ = load(load_checkpoint(args.checkpoint), getattr(args, "encoder", None))
     if png is not None and model.decoder.attention is None:
         raise UserError("this model has no attention (trained with --attention none): no map to draw")
     images = imgdata.load_images([Path(p) for p in args.input], model.config.image_size)
