@@ -80,18 +80,20 @@ def run(framework: str, name: str, epochs: int, quick: bool, threads: int) -> di
         from keras.models import Sequential
         base = callbacks.Callback
 
-    class Clock(base):
+    class Clock(base):  # wall and CPU (this process, all threads) time at each epoch's end
         def on_train_begin(self, logs=None):
-            ends.append(time.perf_counter())
+            ends.append((time.perf_counter(), time.process_time()))
 
         def on_epoch_end(self, epoch, logs=None):
-            ends.append(time.perf_counter())
+            ends.append((time.perf_counter(), time.process_time()))
 
     model = build(name, layers, Sequential, m)
     history = model.fit(x, y, batch_size=m["batch"], epochs=epochs, shuffle=True, verbose=0, callbacks=[Clock()])
-    times = [b - a for a, b in zip(ends, ends[1:])]
+    times = [b[0] - a[0] for a, b in zip(ends, ends[1:])]
+    cpu = [b[1] - a[1] for a, b in zip(ends, ends[1:])]
     backends = [getattr(layer, "backend", None) for layer in model] if framework == "rnnkit" else None
     return {"framework": framework, "rnnkit_backends": backends, "model": name, "epoch_s": times, "steady_epoch_s": statistics.median(times[1:]),
+            "cpu_epoch_s": cpu, "steady_cpu_epoch_s": statistics.median(cpu[1:]),
             "final_loss": float(history.history["loss"][-1]), **{k: v for k, v in m.items()}}
 
 

@@ -34,6 +34,11 @@ class Sequential(nn.Sequential):
     def add(self, layer: nn.Module) -> None:
         self.append(layer)
 
+    @property
+    def layers(self) -> list[nn.Module]:
+        """The layers in order (Keras's ``model.layers``)."""
+        return list(self)
+
     def forward(self, x, mask=None):
         return self.call_with_mask(x, mask)[0]
 
