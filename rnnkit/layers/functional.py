@@ -12,6 +12,7 @@ from __future__ import annotations
 import weakref
 
 import torch
+from torch import nn
 from torch.nn.modules import module as torch_module
 
 WAITING: "weakref.WeakSet" = weakref.WeakSet()   # the Inputs not yet taken by a Model or a Sequential
@@ -33,16 +34,22 @@ def watch(inp) -> None:
 
 
 def release(inp) -> None:
-    WAITING.discard(inp)
+    """``inp`` is taken (by a Model or a Sequential); the hooks go once no Input waits."""
+    if inp is not None:
+        WAITING.discard(inp)
     if not WAITING:
         while HANDLES:
             HANDLES.pop().remove()
 
 
 def _before(module, args):
-    if args and args[0] is not module and args[0] in WAITING:   # layer(inputs): run on the example batch
-        x = args[0].example()
-        setattr(x, TAG, (args[0],))
+    if not WAITING:   # the Inputs left were garbage-collected without a model: stop recording
+        release(None)
+        return None
+    first = args[0] if args else None
+    if isinstance(first, nn.Module) and first is not module and first in WAITING:   # layer(inputs): the example
+        x = first.example()
+        setattr(x, TAG, (first,))
         return (x, *args[1:])
     return None
 
