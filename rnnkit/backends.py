@@ -17,8 +17,8 @@ benchmark: False (default) -- each layer runs the static choice of ``rnnkit.kern
   turn it on (``compile(jit_compile="auto")``, Keras's own default: a one-time cost for speed after).
   A layer built with ``backend="torch"`` (or any other name) is never timed: it runs that backend.
   Measured (benchmarks/results/backend-choice.txt, one thread): the native GRU kernel beat oneDNN's
-  GRU at all six GRU rows (1.1x to 1.8x), oneDNN's LSTM beat the native LSTM at all six LSTM rows,
-  benchmark mode picked the winner in all twelve, and its first call cost 10 to 20 steady calls.
+  GRU at all six GRU rows (1.07x to 1.83x), oneDNN's LSTM beat the native LSTM at all six LSTM rows,
+  benchmark mode picked the winner in all twelve, and its first call cost 14 to 21 steady calls.
 persist: also keep the choices on disk (``$RNNKIT_CACHE/backend-choices.json``, keyed by torch's
   version and the CPU), so a later process reuses them without timing. Off by default.
 """
