@@ -80,18 +80,20 @@ def run(framework: str, name: str, epochs: int, quick: bool, threads: int) -> di
         from keras.models import Sequential
         base = callbacks.Callback
 
-    class Clock(base):
+    class Clock(base):  # wall and CPU (this process, all threads) time at each epoch's end
         def on_train_begin(self, logs=None):
-            ends.append(time.perf_counter())
+            ends.append((time.perf_counter(), time.process_time()))
 
         def on_epoch_end(self, epoch, logs=None):
-            ends.append(time.perf_counter())
+            ends.append((time.perf_counter(), time.process_time()))
 
     model = build(name, layers, Sequential, m)
     history = model.fit(x, y, batch_size=m["batch"], epochs=epochs, shuffle=True, verbose=0, callbacks=[Clock()])
-    times = [b - a for a, b in zip(ends, ends[1:])]
+    times = [b[0] - a[0] for a, b in zip(ends, ends[1:])]
+    cpu = [b[1] - a[1] for a, b in zip(ends, ends[1:])]
     backends = [getattr(layer, "backend", None) for layer in model] if framework == "rnnkit" else None
     return {"framework": framework, "rnnkit_backends": backends, "model": name, "epoch_s": times, "steady_epoch_s": statistics.median(times[1:]),
+            "cpu_epoch_s": cpu, "steady_cpu_epoch_s": statistics.median(cpu[1:]),
             "final_loss": float(history.history["loss"][-1]), **{k: v for k, v in m.items()}}
 
 
@@ -130,6 +132,8 @@ def main(argv=None) -> int:
     p.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     p.add_argument("--epochs", type=int, default=4, help="epochs per run (the first is warm-up)")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--keras-backends", nargs="+", default=["jax", "torch"], choices=["jax", "torch"],
+                   help="Keras 3 backends to measure against")
     p.add_argument("--quick", action="store_true", help="shorter sequences and fewer samples (a smoke run)")
     p.add_argument("--out", default="benchmarks/results/keras-speed", help="result path without extension")
     p.add_argument("--worker", help=argparse.SUPPRESS)
@@ -149,9 +153,10 @@ def main(argv=None) -> int:
     for name in a.models:
         ours = worker(sys.executable, "rnnkit", name, a.epochs, a.quick, a.threads)
         rows.append(ours)
-        for backend in ("jax", "torch"):
+        for backend in a.keras_backends:
             theirs = worker(a.keras_python, f"keras-{backend}", name, a.epochs, a.quick, a.threads)
             theirs["rnnkit_speedup"] = theirs["steady_epoch_s"] / ours["steady_epoch_s"]
+            theirs["rnnkit_cpu_speedup"] = theirs["steady_cpu_epoch_s"] / ours["steady_cpu_epoch_s"]
             rows.append(theirs)
             print(f"{name}: rnnkit {ours['steady_epoch_s']:.2f} s/epoch, keras-{backend} "
                   f"{theirs['steady_epoch_s']:.2f} s/epoch -> rnnkit {theirs['rnnkit_speedup']:.2f}x", flush=True)
@@ -159,6 +164,7 @@ def main(argv=None) -> int:
               "uptime_before": load_before, "uptime_after": uptime(), "machine": platform.processor() or platform.machine(),
               "cpus": os.cpu_count(), "threads": a.threads, "epochs": a.epochs, "quick": a.quick,
               "rnnkit": rnnkit.__version__, "note": "shared machine: other engineers' niced processes were running",
+              "command": " ".join(sys.argv),
               "rows": rows}
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -166,10 +172,16 @@ def main(argv=None) -> int:
     lines = [f"Keras model ported to rnnkit vs Keras 3 (same data, batches, epochs; median epoch after the first)",
              f"{started} .. {result['finished']}; {a.threads} threads on {result['cpus']} CPUs; shared machine "
              "(other engineers' processes ran niced)", f"load before: {load_before}", f"load after:  {result['uptime_after']}",
-             "", f"{'model':18} {'framework':14} {'s/epoch':>9} {'rnnkit speed-up':>16}"]
+             "", f"{'model':18} {'framework':14} {'backend':9} {'s/epoch':>9} {'speed-up':>9} {'CPU s/epoch':>12} "
+             f"{'CPU speed-up':>13}"]
     for r in rows:
         speed = f"{r['rnnkit_speedup']:.2f}x" if "rnnkit_speedup" in r else "1.00x"
-        lines.append(f"{r['model']:18} {r['framework']:14} {r['steady_epoch_s']:9.3f} {speed:>16}")
+        cpu = f"{r['rnnkit_cpu_speedup']:.2f}x" if "rnnkit_cpu_speedup" in r else "1.00x"
+        ran = "+".join(b for b in (r.get("rnnkit_backends") or []) if b) or "-"
+        lines.append(f"{r['model']:18} {r['framework']:14} {ran:9} {r['steady_epoch_s']:9.3f} {speed:>9} "
+                     f"{r['steady_cpu_epoch_s']:12.3f} {cpu:>13}")
+    lines += ["", f"command: {result['command']}", "speed-up: the framework's median epoch time over rnnkit's (wall "
+              "clock); CPU: the same with the process's CPU time, which other processes cannot inflate."]
     out.with_suffix(".txt").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0

@@ -1,5 +1,5 @@
 """rnnkit: recurrent neural networks on PyTorch, readable and fast."""
-from . import cells, data, kernels, layers
+from . import backends, cells, data, kernels, layers
 from .errors import UserError
 from .export import export_onnx
 from .layers import (GRU, LSTM, RNN, Bidirectional, JordanRNN, LayerNormLSTM, MinGRU, MinLSTM, Recurrent,
@@ -10,6 +10,6 @@ from .models.saving import load_model
 
 __version__ = "0.1.0"
 
-__all__ = ["cells", "data", "kernels", "layers", "RNN", "SimpleRNN", "LSTM", "GRU", "JordanRNN", "LayerNormLSTM",
+__all__ = ["backends", "cells", "data", "kernels", "layers", "RNN", "SimpleRNN", "LSTM", "GRU", "JordanRNN", "LayerNormLSTM",
            "MinGRU", "MinLSTM", "Recurrent", "Bidirectional", "Stacked", "from_torch", "to_torch", "Sequential",
            "load_model", "export_onnx", "UserError", "__version__"]

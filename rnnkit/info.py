@@ -11,7 +11,7 @@ import warnings
 
 import torch
 
-from . import __version__
+from . import __version__, backends
 from .cells import CELLS
 from .kernels import build, native, scan
 from .layers import Recurrent
@@ -37,7 +37,7 @@ VARIANTS = [
 def backend_that_runs(name: str, cell_opts: dict, layer_opts: dict) -> str:
     """Run a layer of this configuration on one tiny batch (float32, CPU) and say which backend ran."""
     layer = Recurrent(CELLS[name](1, 8, **cell_opts), **layer_opts)
-    with torch.no_grad(), warnings.catch_warnings():
+    with torch.no_grad(), warnings.catch_warnings(), backends.flags(benchmark=False):
         warnings.simplefilter("ignore")  # the reasons are listed below the table
         x = torch.zeros(1, 2, 1)
         layer(x)
@@ -54,4 +54,6 @@ def report() -> str:
     for module in (native.MODULE, "rnnkit_scan"):  # both loaded (or tried) by the rows above
         reason = build.failure(module) or build.unavailable_reason()
         lines.append(f"  {module:<15} " + ("loaded" if reason is None else f"unavailable: {reason}"))
+    lines += ["", f"benchmark mode: {'on' if backends.benchmark else 'off'} (rnnkit.backends.benchmark: the backend "
+              "per shape measured at its first call; Keras's fit turns it on); the table shows the static choice"]
     return "\n".join(lines)

@@ -9,6 +9,7 @@ keras/examples addition_rnn.py (RepeatVector / TimeDistributed).
 """
 import numpy as np
 
+from rnnkit import keras
 from rnnkit.keras import layers
 from rnnkit.keras.layers import (GRU, LSTM, Bidirectional, Conv1D, Dense, Dropout, Embedding, MaxPooling1D,
                                  RepeatVector, SimpleRNN, TimeDistributed)
@@ -66,6 +67,26 @@ def imdb_bidirectional_lstm(x_train, y_train, x_test, y_test, max_features, maxl
     model.compile('adam', 'binary_crossentropy', metrics=['accuracy'])
     model.fit(x_train, y_train, batch_size=batch_size, epochs=6, validation_data=[x_test, y_test], verbose=0)
     return model.evaluate(x_test, y_test)
+
+
+def functional_bidirectional_lstm(x_train, y_train, x_val, y_val, max_features, maxlen=20):
+    """keras.io's "Bidirectional LSTM on IMDB" (the functional API), units 64 -> 16, epochs 2 -> 6."""
+    # Input for variable-length sequences of integers
+    inputs = keras.Input(shape=(None,), dtype="int32")
+    # Embed each integer in a 128-dimensional vector
+    x = layers.Embedding(max_features, 128)(inputs)
+    # Add 2 bidirectional LSTMs
+    x = layers.Bidirectional(layers.LSTM(16, return_sequences=True))(x)
+    x = layers.Bidirectional(layers.LSTM(16))(x)
+    # Add a classifier
+    outputs = layers.Dense(1, activation="sigmoid")(x)
+    model = keras.Model(inputs, outputs)
+    model.summary()
+    x_train = keras.utils.pad_sequences(x_train, maxlen=maxlen)
+    x_val = keras.utils.pad_sequences(x_val, maxlen=maxlen)
+    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+    model.fit(x_train, y_train, batch_size=32, epochs=6, validation_data=(x_val, y_val), verbose=0)
+    return model, model.evaluate(x_val, y_val)
 
 
 def temperature_gru_recurrent_dropout(float_data, train_gen, val_gen, val_steps):

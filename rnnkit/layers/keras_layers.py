@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import functional
 from .keras_args import activation as keras_activation, reject_unknown
 from .masking import masked_fill_steps
 
@@ -38,7 +39,8 @@ DTYPES = {None: torch.get_default_dtype, "float32": lambda: torch.float32, "floa
 
 
 class Input(KerasLayer):
-    """Keras's Input(shape=...): the shape of one sample (None for any length), first in a Sequential.
+    """Keras's Input(shape=...): the shape of one sample (None for any length), first in a Sequential,
+    or the start of a functional chain (``x = layer(inputs)``; ``rnnkit.keras.Model(inputs, outputs)``).
 
     Sequential builds every layer from it at once (summary works before fit).
     dtype "int32"/"int64" for token ids. At a call it checks the input's shape.
@@ -51,6 +53,7 @@ class Input(KerasLayer):
         if dtype not in DTYPES:
             raise ValueError(f"unsupported Input dtype {dtype!r}; expected one of {[d for d in DTYPES if d]}")
         self.shape, self.dtype, self.batch_size = tuple(shape), dtype, batch_size
+        functional.watch(self)   # until a Model or a Sequential takes it, layers called on it are recorded
 
     def forward(self, x):
         x = torch.as_tensor(x)

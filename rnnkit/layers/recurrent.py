@@ -94,14 +94,15 @@ class Recurrent(SequenceLayer):
                 zone = tuple(x.new_full((1, 1, 1), self.zoneout).expand(B, T, s) for s in self.state_sizes)
         return rec_mask, zone
 
-    def run(self, x, state=None, mask=None, feedback=None):
+    def run(self, x, state=None, mask=None, feedback=None, backend: str | None = None):
+        """``backend`` runs this call on that backend (benchmark mode's choice; None: ``selected_backend``)."""
         param = next(self.cell.parameters(), None)
         if param is not None:  # under autocast, the layer below may hand over a bf16 sequence
             x = match_autocast(x, param.dtype)
             state = None if state is None else tuple(match_autocast(s, param.dtype) for s in state)
         if state is None:
             state = tuple(s.unsqueeze(0) for s in self.cell.init_state(x.shape[0], x.device, x.dtype))
-        backend = "reference" if feedback is not None else self.selected_backend
+        backend = "reference" if feedback is not None else backend or self.selected_backend
         traced = tracing()
         if backend == "torch":
             lengths = None if mask is None else right_padded_lengths(mask)

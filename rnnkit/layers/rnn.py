@@ -13,12 +13,13 @@ import inspect
 import torch
 import torch.nn.functional as F
 
-from .. import kernels
+from .. import backends, kernels
 from ..cells import Cell, ElmanCell, GRUCell, JordanCell, LayerNormLSTMCell, LSTMCell, MinGRUCell, MinLSTMCell
 from ..cells.activated import ActivatedGRUCell, ActivatedLSTMCell
+from . import autotune
 from .base import SequenceLayer, right_padded_lengths
 from .keras_args import activation as keras_activation, input_size_from, reject_unknown
-from .recurrent import Recurrent
+from .recurrent import Recurrent, tracing
 from .weight_drop import check_cells, dropped_recurrent_weights
 from .wrappers import MERGE_MODES, Bidirectional, Stacked
 
@@ -162,11 +163,27 @@ class RNN(SequenceLayer):
         return seq, last, state
 
     def run_layers(self, x, state=None, mask=None):
-        if self.stack.selected_backend == "torch" and (self.merge_mode in ("concat", None) or self.num_layers == 1):
+        return self.run_on(self.call_backend(x, state, mask), x, state, mask)
+
+    def call_backend(self, x, state, mask) -> str | None:
+        """This call's backend: in benchmark mode (rnnkit.backends) the measured fastest for its shape,
+        else None (each layer's static choice, made at construction)."""
+        if (not backends.benchmark or self.requested_backend != "auto" or x.device.type != "cpu"
+                or tracing()):
+            return None
+        return autotune.choose(self, x, state, mask)
+
+    def run_on(self, backend: str | None, x, state=None, mask=None):
+        """Run the stack on ``backend`` (None: each layer's selected backend); torch's runs in one fused call."""
+        if (backend or self.stack.selected_backend) == "torch" and (
+                self.merge_mode in ("concat", None) or self.num_layers == 1):
             lengths = None if mask is None else right_padded_lengths(mask)
             if mask is None or (lengths is not None and lengths.min() > 0):
                 return self.run_fused(x, state, lengths)
-        return self.stack.run(x, state, mask)
+        return self.stack.run(x, state, mask, backend=backend)
+
+    def recurrent_layers(self) -> list[Recurrent]:
+        return [m for m in self.stack.modules() if isinstance(m, Recurrent)]
 
     def drop_inputs(self, x: torch.Tensor) -> torch.Tensor:
         """Dropout on the first layer's inputs (the stack drops the inputs of the others)."""

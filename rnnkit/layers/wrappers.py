@@ -43,6 +43,11 @@ def combined_backend(layers) -> str:
     return "+".join(dict.fromkeys(layer.backend for layer in layers))
 
 
+def run_layer(layer: SequenceLayer, x, state, mask, backend: str | None):
+    """``layer.run``, on ``backend`` when one is given (benchmark mode's choice for a whole stack)."""
+    return layer.run(x, state, mask) if backend is None else layer.run(x, state, mask, backend=backend)
+
+
 def join_states(states) -> tuple:
     return tuple(torch.cat(parts, 0) for parts in zip(*states))
 
@@ -88,10 +93,10 @@ class Bidirectional(SequenceLayer):
         raise ValueError("a Bidirectional layer cannot stream: its backward direction needs the whole "
                          "sequence before its first output")
 
-    def run(self, x, state=None, mask=None):
+    def run(self, x, state=None, mask=None, backend: str | None = None):
         sf, sb = split_state(state, [self.forward_layer.num_slots] * 2)
-        seq_f, last_f, st_f = self.forward_layer.run(x, sf, mask)
-        seq_b, last_b, st_b = self.backward_layer.run(x, sb, mask)
+        seq_f, last_f, st_f = run_layer(self.forward_layer, x, sf, mask, backend)
+        seq_b, last_b, st_b = run_layer(self.backward_layer, x, sb, mask, backend)
         merge = MERGE_MODES[self.merge_mode]
         return merge(seq_f, seq_b), merge(last_f, last_b), join_states([st_f, st_b])
 
@@ -135,12 +140,12 @@ class Stacked(SequenceLayer):
     def stream_cells(self) -> list:
         return [c for layer in self.layers for c in layer.stream_cells()]
 
-    def run(self, x, state=None, mask=None):
+    def run(self, x, state=None, mask=None, backend: str | None = None):
         states = []
         parts = split_state(state, [layer.num_slots for layer in self.layers])
         for i, (layer, s) in enumerate(zip(self.layers, parts)):
             if i:
                 x = F.dropout(x, self.dropout, self.training)
-            x, last, s = layer.run(x, s, mask)
+            x, last, s = run_layer(layer, x, s, mask, backend)
             states.append(s)
         return x, last, join_states(states)

@@ -18,8 +18,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..layers import masking
+from ..layers import functional, masking
 from ..layers.keras_layers import Input
+
+
+def release_input(layer) -> None:
+    """An Input placed in a model is a layer, no longer the start of a functional chain."""
+    if isinstance(layer, Input):
+        functional.release(layer)
 
 
 class Sequential(nn.Sequential):
@@ -27,12 +33,20 @@ class Sequential(nn.Sequential):
 
     def __init__(self, layers=(), name: str | None = None):
         super().__init__(*layers)
+        for layer in self:
+            release_input(layer)
         self.name, self.compiled, self.input_spec = name, None, None
         if len(self) and self.declared_input() is not None:
             self.build()
 
     def add(self, layer: nn.Module) -> None:
+        release_input(layer)
         self.append(layer)
+
+    @property
+    def layers(self) -> list[nn.Module]:
+        """The layers in order (Keras's ``model.layers``)."""
+        return list(self)
 
     def forward(self, x, mask=None):
         return self.call_with_mask(x, mask)[0]

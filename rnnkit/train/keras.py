@@ -8,10 +8,13 @@ shuffle on, no gradient clipping (pass clip_norm=... or an optimizer's clipnorm)
 """
 from __future__ import annotations
 
+import contextlib
+import functools
+
 import numpy as np
 import torch
 
-from .. import metrics as M
+from .. import backends, metrics as M
 from ..errors import UserError
 from .batching import TensorBatches, split
 from .config import StepOutput, TrainConfig
@@ -19,7 +22,19 @@ from .keras_losses import Loss, get_loss, reduce
 from .keras_optim import KerasOptimizer, make as make_optimizer
 from .trainer import Trainer
 
-NO_EFFECT = ("run_eagerly", "jit_compile", "steps_per_execution", "auto_scale_loss")   # speed options in Keras
+NO_EFFECT = ("run_eagerly", "steps_per_execution", "auto_scale_loss")   # speed options in Keras
+
+
+def benchmarked(run):
+    """fit/evaluate/predict in benchmark mode (rnnkit.backends: the fastest backend per shape, measured at
+    its first batch) unless compiled with ``jit_compile=False``: Keras's speed switch, "auto" by default."""
+    @functools.wraps(run)
+    def wrapper(model, *args, **kwargs):
+        compiled = args[0] if args and isinstance(args[0], Compiled) else getattr(model, "compiled", None)
+        on = getattr(compiled, "jit_compile", "auto") is not False
+        with backends.flags(benchmark=True) if on else contextlib.nullcontext():
+            return run(model, *args, **kwargs)
+    return wrapper
 
 
 def to_tensor(a, device=None) -> torch.Tensor:
@@ -75,8 +90,11 @@ class Compiled:
     def __init__(self, optimizer="rmsprop", loss=None, metrics=None, *, loss_weights=None, weighted_metrics=None,
                  **kwargs):
         for k in kwargs:
-            if k not in NO_EFFECT:
+            if k not in NO_EFFECT + ("jit_compile",):
                 raise TypeError(f"compile got an unknown keyword argument {k!r}")
+        self.jit_compile = kwargs.get("jit_compile", "auto")
+        if self.jit_compile not in ("auto", True, False):
+            raise ValueError(f"jit_compile must be 'auto', True or False, got {self.jit_compile!r}")
         if loss_weights is not None or weighted_metrics is not None:
             raise ValueError("loss_weights and weighted_metrics are for Keras's multi-output models, which "
                              "rnnkit's Sequential is not: weight samples with fit(sample_weight=...)")
@@ -219,6 +237,7 @@ def batches(x, y, w, batch_size, shuffle, device, steps=None):
     return TensorBatches(*tensors, batch_size=batch_size, shuffle=shuffle), tensors
 
 
+@benchmarked
 def fit(model, compiled: Compiled, x, y=None, *, batch_size=None, epochs=1, verbose=1, callbacks=(),
         validation_split=0.0, validation_data=None, shuffle=True, class_weight=None, sample_weight=None,
         initial_epoch=0, steps_per_epoch=None, validation_steps=None, **train_options) -> KerasHistory:
@@ -268,6 +287,7 @@ def _chain(first, rest):
         yield item
 
 
+@benchmarked
 def evaluate(model, compiled: Compiled, x, y=None, *, batch_size=None, verbose=0, sample_weight=None,
              return_dict=False, steps=None):
     """The loss, or [loss, metric...] when compiled with metrics (Keras's return); a dict with return_dict."""
@@ -288,6 +308,7 @@ def evaluate(model, compiled: Compiled, x, y=None, *, batch_size=None, verbose=0
     return result["loss"] if not compiled.metric_specs else list(result.values())
 
 
+@benchmarked
 @torch.no_grad()
 def predict(model, x, *, batch_size=None):
     """Outputs for x in eval mode, batch by batch; a NumPy array for NumPy input, else a tensor."""
