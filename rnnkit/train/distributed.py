@@ -289,20 +289,23 @@ def session():
     except Finished:
         pass
     except UserError as e:
-        if getattr(e, "silent", None) is None:   # raised by the task itself, on this rank or on all
-            e.silent = not first_report(str(e))
-            if not e.silent and not group.lead:
-                e.args = (f"rank {group.rank}: {e}",)
+        if getattr(e, "silent", None) is not None:   # agreed by every rank: leave together, each with status 2
+            leave_together(e, group)
+        first = first_report(str(e))   # raised by the task itself, on this rank or on all
+        e.silent = first is None
+        if first is False:
+            e.args = (f"rank {group.rank}: {e}",)
         raise
     finally:
         _leave_after_fit = False
         dist.destroy_process_group()
 
 
-def first_report(message: str) -> bool:
-    """Whether this rank prints ``message``: the first rank to fail does; a later one only when its message
-    differs (an error every rank meets, such as a malformed data file, is one line). Told through the
-    process group's key-value store; without it, rank 0 prints."""
+def first_report(message: str) -> bool | None:
+    """Whether this rank prints ``message``: True for the first rank to fail, False (print it, naming the rank)
+    for a later one whose message differs, None (stay silent) for the same message: an error every rank
+    meets, such as a malformed data file, is one line. Told through the process group's key-value store;
+    without one, rank 0 prints."""
     from datetime import timedelta
     try:
         store = dist.distributed_c10d._get_default_store()
@@ -310,6 +313,19 @@ def first_report(message: str) -> bool:
             store.set("rnnkit/error", message)
             return True
         store.wait(["rnnkit/error"], timedelta(seconds=5))
-        return store.get("rnnkit/error").decode() != message
-    except Exception:   # noqa: BLE001 - no store, or it is gone: fall back to rank 0 speaking
-        return dist.get_rank() == 0
+        return None if store.get("rnnkit/error").decode() == message else False
+    except Exception:   # noqa: BLE001 - no store, or it is gone: rank 0 speaks
+        return True if dist.get_rank() == 0 else None
+
+
+def leave_together(error: UserError, group: Group) -> None:
+    """End this process with status 2 after rank 0 has printed ``error``, at the same moment as every other
+    rank: torchrun stops the remaining workers as soon as one exits, so leaving one by one would turn their
+    status 2 into a SIGTERM. Only for an error every rank agreed on (``agree``, ``on_lead``)."""
+    import sys
+    if not error.silent:
+        print(f"rnnkit: error: {error}", file=sys.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    dist.barrier()
+    os._exit(2)
