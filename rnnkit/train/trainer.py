@@ -196,7 +196,8 @@ class Trainer:
         ranks = (self.resumed or {}).get("ranks")
         if ranks and len(ranks) == g.world:
             self.carry.load_dict(ranks[g.rank]["carry"])
-        self.ddp = g.wrap(self.model, self.chunk_loss)
+        if not isinstance(self.model, torch.nn.parallel.DistributedDataParallel):   # else the step calls DDP
+            self.ddp = g.wrap(self.model, self.chunk_loss)
         self.resumed = None
 
     def batches(self, data):
@@ -364,7 +365,8 @@ class Trainer:
         """Close a history row: training means since the last row, validation, schedule, best and last."""
         c = self.config
         self.elapsed = self.seconds()
-        row = {"epoch": self.epoch, "step": self.global_step, "time": round(self.elapsed, 3),
+        now = time.monotonic() - self.clock   # this process's clock (rank 0's row is the one written)
+        row = {"epoch": self.epoch, "step": self.global_step, "time": round(now, 3),
                "lr": self.optimizer.param_groups[0]["lr"], **self.mean.result(c.loss_metrics)}
         if val_data is not None:
             row.update({f"val_{k}": v for k, v in self.evaluate(val_data).items()})
