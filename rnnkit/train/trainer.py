@@ -18,6 +18,10 @@ A stateful language model plugs in as::
     trainer = Trainer(model, step, TrainConfig(stateful=True, max_minutes=3, out_dir="runs/lm",
                       loss_metrics=("bpc",)), task_config={"model": asdict(cfg), "vocab": chars})
     history = trainer.fit(data, val_data)              # or fit(..., resume="runs/lm/last.safetensors")
+
+In a torch.distributed process group (``torchrun ... -m rnnkit train``, or your script after
+``init_process_group``) fit trains data-parallel: each rank takes its rows of every global batch, DDP
+averages the gradients, rank 0 writes; see distributed.py.
 """
 from __future__ import annotations
 
