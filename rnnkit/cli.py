@@ -134,10 +134,17 @@ def train(argv: list[str]) -> int:
         print("usage: rnnkit train TASK [--config FILE.toml] [--option value ...]\n\n" + task_list()
               + "\n\nrnnkit train TASK --help lists the task's options.")
         return 0
-    name = argv[0]
-    task = load_task(name)
-    options = parse_options(task.Options, argv[1:], f"rnnkit train {name}", task.__doc__.strip().splitlines()[0])
-    return task.run(options) or 0
+    from .train.distributed import agree, session
+    with session():   # under torchrun: the process group (train/distributed.py); else nothing
+        task, options = agree(lambda: parse_task(argv))   # every rank's options checked before any work
+        return task.run(options) or 0
+    return 0   # a rank other than 0 whose part ended with fit
+
+
+def parse_task(argv: list[str]):
+    task = load_task(argv[0])
+    return task, parse_options(task.Options, argv[1:], f"rnnkit train {argv[0]}",
+                               task.__doc__.strip().splitlines()[0])
 
 
 def bench(argv: list[str]) -> int:
@@ -263,7 +270,8 @@ def main(argv: list[str] | None = None) -> int:
             return export(args)
         return 0
     except UserError as e:
-        print(f"rnnkit: error: {e}", file=sys.stderr)
+        if not getattr(e, "silent", False):   # under torchrun one rank reports an error every rank has
+            print(f"rnnkit: error: {e}", file=sys.stderr)
         return 2
     except OSError as e:   # a real I/O failure during the work (disk full, a file that vanished): status 1
         where = f": {e.filename}" if e.filename else ""

@@ -234,6 +234,11 @@ def check_out_dir(out: str, resume: bool = False, overwrite: bool = False) -> Pa
     checkpoints and neither ``resume`` nor ``overwrite`` says what to do with them. Temporary files left by
     an interrupted checkpoint write are removed.
     """
+    from ..train.distributed import on_lead
+    return on_lead(lambda: out_dir_verdict(out, resume, overwrite))   # several processes: rank 0 checks
+
+
+def out_dir_verdict(out: str, resume: bool, overwrite: bool) -> Path | None:
     path = Path(out)
     for parent in [path, *path.parents]:
         if parent.exists() and not parent.is_dir():

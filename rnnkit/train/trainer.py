@@ -18,6 +18,10 @@ A stateful language model plugs in as::
     trainer = Trainer(model, step, TrainConfig(stateful=True, max_minutes=3, out_dir="runs/lm",
                       loss_metrics=("bpc",)), task_config={"model": asdict(cfg), "vocab": chars})
     history = trainer.fit(data, val_data)              # or fit(..., resume="runs/lm/last.safetensors")
+
+In a torch.distributed process group (``torchrun ... -m rnnkit train``, or your script after
+``init_process_group``) fit trains data-parallel: each rank takes its rows of every global batch, DDP
+averages the gradients, rank 0 writes; see distributed.py.
 """
 from __future__ import annotations
 
@@ -34,6 +38,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..errors import UserError
+from . import distributed
 from .callbacks import EarlyStopping, improved, mode_for
 from .checkpoint import check_writable, load_checkpoint, restore_model, save_checkpoint
 from .config import StepOutput, TrainConfig
@@ -95,6 +100,8 @@ class Trainer:
                  task_config: dict | None = None):
         self.model, self.step, self.config = model, step, config or TrainConfig()
         c = self.config
+        self.group = distributed.current()   # several processes (train/distributed.py), else None
+        self.ddp = self.data_rng = self.resumed = None   # set by fit in a group
         wrapped = isinstance(model, torch.nn.parallel.DistributedDataParallel)
         if wrapped and unbuilt_layers(model):   # weights made after wrapping would differ across processes
             raise ValueError(f"layers {', '.join(unbuilt_layers(model)[:3])} have no weights yet, so "
@@ -109,7 +116,7 @@ class Trainer:
         self.scheduler = None
         self.callbacks = list(callbacks)
         self.tensorboard = None   # the TensorBoardLogger when config.tensorboard names a directory
-        if c.tensorboard:
+        if c.tensorboard and self.lead:
             from .tblog import TensorBoardLogger
             self.tensorboard = TensorBoardLogger(c.tensorboard)
             self.callbacks.append(self.tensorboard)
@@ -123,13 +130,23 @@ class Trainer:
         if self.gradlog is not None:
             self.callbacks.append(self.gradlog)
 
+    @property
+    def lead(self) -> bool:
+        """Whether this process writes (the only one, or rank 0 of a group)."""
+        return self.group is None or self.group.lead
+
+    @property
+    def verbose(self) -> int:
+        return self.config.verbose if self.lead else 0
+
     # ---- the loop ---------------------------------------------------------------------------------
     def fit(self, train_data: Iterable, val_data: Iterable | None = None, resume: str | None = None) -> History:
         """Train on ``train_data`` (re-iterable, one pass per epoch); ``resume``: a checkpoint path."""
         c = self.config
-        if c.out_dir:
+        self.group = distributed.current()
+        if c.out_dir and self.lead:
             check_writable(c.out_dir)   # before the first update, not after the first epoch
-        if unbuilt_layers(self.model):
+        if unbuilt_layers(self.model):   # in a group: before DDP wraps the model (and sends rank 0's weights)
             self.materialise(train_data)
         if self.optimizer is None:
             self.make_optimizer()
@@ -148,6 +165,8 @@ class Trainer:
             self.check_batch_rows(resume, train_data)
         elif c.seed is not None:
             seed_everything(c.seed)
+        if self.group is not None:
+            self.start_group(train_data)
         self.stop_reason = None
         self.clock = time.monotonic() - self.elapsed
         self.call("on_fit_start")
@@ -156,12 +175,47 @@ class Trainer:
         if self.mean.steps:   # stopped inside an epoch: save the exact state first, then report on it
             self.save("last")
             self.end_evaluation(val_data, save_last=False)
-        if c.out_dir:
+        if c.out_dir and self.lead:
             self.history.save(c.out_dir, plot=True)
-        if c.verbose and self.stop_reason:
+        if self.verbose and self.stop_reason:
             tqdm.write(f"stopped: {self.stop_reason}", file=sys.stderr)
         self.call("on_fit_end")
+        if self.group is not None and distributed.leave_after_fit():   # rnnkit train: rank 0 goes on alone
+            if not self.group.lead:
+                raise distributed.Finished()
+            self.group = self.ddp = self.data_rng = None
         return self.history
+
+    def start_group(self, train_data) -> None:
+        """Several processes: shared data generators, this rank's own, its carried state, and DDP around the
+        update (train/distributed.py)."""
+        g, c = self.group, self.config
+        rows = rows_of(first_batch(train_data))
+        if rows is None:
+            raise UserError("training on several processes needs batches with a batch dimension (a tensor)")
+        if c.stateful and rows < g.world:
+            raise UserError(f"{g.world} processes need at least {g.world} streams to share, got batches of "
+                            f"{rows}: raise the batch size or run fewer processes")
+        self.data_rng = g.start_rngs(c.seed, self.resumed)
+        ranks = (self.resumed or {}).get("ranks")
+        if ranks and len(ranks) == g.world:
+            self.carry.load_dict(ranks[g.rank]["carry"])
+        if not isinstance(self.model, torch.nn.parallel.DistributedDataParallel):   # else the step calls DDP
+            self.ddp = g.wrap(self.model, self.chunk_loss)
+        self.resumed = None
+
+    def batches(self, data):
+        """An iterator over ``data``; in a group its random draws come from the shared data generators."""
+        return self.data_rng.iterate(data) if self.data_rng is not None else iter(data)
+
+    def data_state(self) -> dict:
+        return self.data_rng.state if self.data_rng is not None else rng_state()
+
+    def set_data_state(self, state: dict) -> None:
+        if self.data_rng is not None:
+            self.data_rng.state = state
+        else:
+            set_rng_state(state)
 
     def make_optimizer(self) -> None:
         c = self.config
@@ -211,18 +265,18 @@ class Trainer:
     def run_epoch(self, train_data, val_data) -> None:
         c = self.config
         if self.batch == 0:
-            self.epoch_rng = rng_state()
+            self.epoch_rng = self.data_state()
             self.carry.reset()
-            batches = iter(train_data)
+            batches = self.batches(train_data)
         else:   # resumed inside an epoch: replay the epoch's data order, then skip the batches done
-            now = rng_state()
-            set_rng_state(self.epoch_rng)
-            batches = iter(train_data)
+            now = self.data_state()
+            self.set_data_state(self.epoch_rng)
+            batches = self.batches(train_data)
             first = next(batches, None)   # a generator draws its order only when asked for a batch
-            set_rng_state(now)
+            self.set_data_state(now)
             batches = islice(chain([first], batches), self.batch, None) if first is not None else iter(())
         total = len(train_data) if hasattr(train_data, "__len__") else None
-        progress = Progress(c.verbose, self.epoch, c.epochs, total, self.batch)
+        progress = Progress(self.verbose, self.epoch, c.epochs, total, self.batch)
         self.model.train()
         for batch in batches:
             before = self.global_step
@@ -246,13 +300,22 @@ class Trainer:
         c = self.config
         if not c.stateful:
             self.carry.reset()
-        items = 0
+        items, real = 0, True
         self.batch_rows = rows_of(batch)
+        if self.group is not None:   # this rank's rows of the global batch
+            batch, real = self.group.shard(batch, self.batch_rows)
         for chunk in time_chunks(batch, c.tbptt[0]) if c.tbptt else [batch]:
             with self.autocast():
-                out = self.chunk_loss(chunk)
+                out = self.ddp(chunk) if self.ddp is not None else self.chunk_loss(chunk)
             self.optimizer.zero_grad(set_to_none=True)
-            out.loss.backward()
+            if self.group is not None:   # the mean over the global batch: n, loss, metrics of every rank
+                n = out.n if real else 0
+                total, mean, metrics, self.elapsed = self.group.reduce_update(
+                    n, float(out.loss.detach()), out.metrics, time.monotonic() - self.clock)
+                (out.loss * (n * self.group.world / total if total else 0.0)).backward()   # DDP averages
+                out = StepOutput(out.loss.detach().new_tensor(mean), out.state, total, metrics)
+            else:
+                out.loss.backward()
             if self.gradlog is not None:
                 self.gradlog.measure(self.model, c.clip_norm, c.clip_value)
             clip_gradients(self.model.parameters(), c.clip_norm, c.clip_value)
@@ -270,7 +333,7 @@ class Trainer:
         progress.update(items, self.mean.result())
         if not isinstance(self.scheduler, Plateau):
             if c.max_minutes is not None:   # a cosine spans the time budget too (optim.LRFactor)
-                self.scheduler.lr_lambdas[0].time_fraction = (time.monotonic() - self.clock) / (60 * c.max_minutes)
+                self.scheduler.lr_lambdas[0].time_fraction = self.seconds() / (60 * c.max_minutes)
             self.scheduler.step()   # schedules count batches
 
     def chunk_loss(self, chunk) -> StepOutput:
@@ -291,18 +354,23 @@ class Trainer:
 
     def limit_reached(self) -> str | None:
         c = self.config
-        self.elapsed = time.monotonic() - self.clock
+        self.elapsed = self.seconds()
         if c.max_steps is not None and self.global_step >= c.max_steps:
             return f"reached max_steps={c.max_steps}"
         if c.max_minutes is not None and self.elapsed >= 60 * c.max_minutes:
             return f"time is up ({c.max_minutes:g} minutes)"
         return None
 
+    def seconds(self) -> float:
+        """Seconds of training so far; in a group rank 0's, as of the last update, so every rank agrees."""
+        return self.elapsed if self.group is not None else time.monotonic() - self.clock
+
     def end_evaluation(self, val_data, save_last: bool = True) -> dict:
         """Close a history row: training means since the last row, validation, schedule, best and last."""
         c = self.config
-        self.elapsed = time.monotonic() - self.clock
-        row = {"epoch": self.epoch, "step": self.global_step, "time": round(self.elapsed, 3),
+        self.elapsed = self.seconds()
+        now = time.monotonic() - self.clock   # this process's clock (rank 0's row is the one written)
+        row = {"epoch": self.epoch, "step": self.global_step, "time": round(now, 3),
                "lr": self.optimizer.param_groups[0]["lr"], **self.mean.result(c.loss_metrics)}
         if val_data is not None:
             row.update({f"val_{k}": v for k, v in self.evaluate(val_data).items()})
@@ -318,26 +386,45 @@ class Trainer:
             self.save("best")
         if save_last:
             self.save("last")
-        if c.out_dir:
+        if c.out_dir and self.lead:
             self.history.save(c.out_dir)
-        if c.verbose:
+        if self.verbose:
             tqdm.write(f"epoch {self.epoch} step {self.global_step}  {fmt(row)}", file=sys.stderr)
         return row
 
     @torch.no_grad()
     def evaluate(self, data: Iterable) -> dict[str, float]:
-        """Mean loss and metrics over ``data`` in eval mode (state carried across batches if stateful)."""
-        c, was_training = self.config, self.model.training
+        """Mean loss and metrics over ``data`` in eval mode (state carried across batches if stateful).
+
+        In a group (call it on every rank) each rank evaluates its rows of every batch and the sums are
+        added up; data whose batches have no batch dimension (a whole validation set decoded at once) is
+        evaluated by rank 0, its result sent to the others."""
+        c, g = self.config, self.group
+        batches = self.batches(data)
+        if g is not None:
+            first = next(batches, None)
+            batches = chain([] if first is None else [first], batches)
+            if first is not None and rows_of(first) is None:   # indivisible: rank 0 evaluates it all
+                if g.lead:
+                    return g.broadcast(self.evaluate_batches(batches).result(c.loss_metrics))
+                for _ in batches:   # the same draws from the shared data generators
+                    pass
+                return g.broadcast(None)
+            batches = (g.shard(b, rows_of(b))[0] for b in batches if g.has_rows(rows_of(b)))
+        mean = self.evaluate_batches(batches)
+        return (mean if g is None else g.reduce_mean(mean)).result(c.loss_metrics)
+
+    def evaluate_batches(self, batches) -> Mean:
+        mean, state, was_training = Mean(), None, self.model.training
         self.model.eval()
-        mean, state = Mean(), None
         try:
-            for batch in data:
-                out = self.step(batch, state if c.stateful else None)
+            for batch in batches:
+                out = self.step(batch, state if self.config.stateful else None)
                 state = detach(out.state)
                 mean.add(out.n, float(out.loss), out.metrics)
         finally:
             self.model.train(was_training)
-        return mean.result(c.loss_metrics)
+        return mean
 
     def autocast(self):
         """The context a training step runs in: bfloat16 autocast on the model's device for precision "bf16".
@@ -364,10 +451,20 @@ class Trainer:
                 "batch_rows": self.batch_rows}
 
     def save(self, name: str) -> None:
-        """Write ``<out_dir>/<name>.safetensors`` (nothing without out_dir)."""
-        if self.config.out_dir:
+        """Write ``<out_dir>/<name>.safetensors`` (nothing without out_dir). In a group (called on every rank)
+        rank 0 writes, with every rank's carried state and generators, while the others wait."""
+        if not self.config.out_dir:
+            return
+        g = self.group
+        ranks = g.gather({"carry": self.carry.to_dict(), "rng": rng_state()}) if g is not None else None
+        if self.lead:
+            state = self.state_dict()
+            if g is not None:
+                state.update(world_size=g.world, ranks=ranks, data_rng=self.data_rng.state)
             save_checkpoint(Path(self.config.out_dir) / f"{name}.safetensors", self.model.state_dict(),
-                            {"trainer": self.state_dict()}, self.task_config)
+                            {"trainer": state}, self.task_config)
+        if g is not None:
+            g.barrier()
 
     def restore(self, path) -> None:
         """Continue from a checkpoint written by ``save``; a checkpoint of another setup, or a training state
@@ -406,3 +503,9 @@ class Trainer:
         self.epoch_rng = s["epoch_rng"]
         self.batch_rows = s.get("batch_rows")
         set_rng_state(s["rng"])
+        world, saved = self.group.world if self.group is not None else 1, s.get("world_size", 1)
+        if saved != world and self.config.stateful and self.batch:
+            raise UserError(f"checkpoint {path} was saved by {saved} process{'es' if saved > 1 else ''} in the "
+                            f"middle of an epoch and carries the state of each one's streams: resume it with "
+                            f"{saved} process{'es' if saved > 1 else ''}, not {world}")
+        self.resumed = s   # the rest of a group's state: start_group
