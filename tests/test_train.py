@@ -419,3 +419,25 @@ def test_resuming_a_stateful_run_on_another_batch_size_is_refused(tmp_path):
     resumed = Trainer(model, lm_step(model), config)
     resumed.fit(StreamBatches(tokens(), 4, 8), resume=last)   # the same layout resumes
     assert resumed.global_step == 2 * len(StreamBatches(tokens(), 4, 8))
+
+
+@pytest.mark.parametrize("monitor, mode, expected", [("val_acc", "auto", "max"), ("val_loss", "auto", "min"),
+                                                     ("val_score", "max", "max")])
+def test_plateau_schedule_and_best_follow_the_monitored_direction(tmp_path, monitor, mode, expected):
+    """An accuracy that rises is an improvement for the plateau schedule too (torch's default mode is 'min')."""
+    torch.manual_seed(0)
+    model = TinyLM()
+
+    def step(batch, state):
+        out = lm_step(model)(batch, state)
+        out.metrics["score"] = out.metrics["acc"]
+        return out
+    config = TrainConfig(epochs=1, verbose=0, schedule="plateau", monitor=monitor, monitor_mode=mode)
+    trainer = Trainer(model, step, config)
+    trainer.fit(StreamBatches(tokens(), 4, 8), StreamBatches(tokens(100), 2, 8))
+    assert trainer.scheduler.mode == expected and trainer.monitor_mode == expected
+
+
+def test_monitor_mode_is_checked():
+    with pytest.raises(ValueError, match="monitor_mode"):
+        TrainConfig(monitor_mode="up")

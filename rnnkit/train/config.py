@@ -64,6 +64,7 @@ class TrainConfig:
     # evaluation and early stopping
     eval_every: int | None = None    # also evaluate every N updates (None: once per epoch)
     monitor: str | None = None       # what "best" means; None: val_loss if there is validation data, else loss
+    monitor_mode: str = "auto"       # "max" or "min" for the monitor; auto: Keras's rule from its name (mode_for)
     patience: int | None = None      # stop after this many evaluations without improvement
     loss_metrics: tuple[str, ...] = ()   # derived from the loss: "perplexity", "bpc"
     # output
@@ -86,6 +87,8 @@ class TrainConfig:
             if name not in ("perplexity", "bpc"):
                 raise ValueError(f"unknown loss metric {name!r}; expected 'perplexity' or 'bpc'")
         self.loss_metrics = tuple(self.loss_metrics)
+        if self.monitor_mode not in ("auto", "min", "max"):
+            raise ValueError(f"monitor_mode must be 'auto', 'min' or 'max', got {self.monitor_mode!r}")
         if self.tensorboard:   # checked before any training: the package is there and the directory can be made
             from .tblog import check_log_dir, require_tensorboard
             require_tensorboard()

@@ -55,11 +55,12 @@ class LRFactor:
 
 def make_scheduler(optimizer: torch.optim.Optimizer, schedule: str = "none", *, warmup_steps: int = 0,
                    step_size: int = 1000, gamma: float = 0.5, total_steps: int | None = None,
-                   min_lr_ratio: float = 0.0, plateau_patience: int = 2, timed: bool = False):
+                   min_lr_ratio: float = 0.0, plateau_patience: int = 2, timed: bool = False, mode: str = "min"):
     """A torch scheduler stepped once per update ("plateau": once per evaluation, with the monitored value).
 
     step: times gamma every step_size updates; cosine: down to lr * min_lr_ratio
-    at total_steps (or at the end of the time budget when ``timed``); plateau: ReduceLROnPlateau(factor=gamma); none: constant.
+    at total_steps (or at the end of the time budget when ``timed``); plateau: ReduceLROnPlateau(factor=gamma) in ``mode`` ("max" for a
+    monitored accuracy); none: constant.
     Every schedule but plateau can start with ``warmup_steps`` of linear warmup.
     """
     if schedule not in SCHEDULES:
@@ -67,7 +68,7 @@ def make_scheduler(optimizer: torch.optim.Optimizer, schedule: str = "none", *, 
     if schedule == "plateau":
         if warmup_steps:
             raise ValueError("warmup is not available with the plateau schedule")
-        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=gamma, patience=plateau_patience)
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode=mode, factor=gamma, patience=plateau_patience)
     if schedule == "cosine" and not (total_steps or timed):
         raise ValueError("the cosine schedule needs a known number of steps (epochs with sized data, or "
                          "max_steps) or a time budget (max_minutes)")

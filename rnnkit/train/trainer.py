@@ -39,7 +39,7 @@ from tqdm.auto import tqdm
 
 from ..errors import UserError
 from . import distributed
-from .callbacks import EarlyStopping, improved, mode_for
+from .callbacks import EarlyStopping, check_mode, improved
 from .checkpoint import check_writable, load_checkpoint, restore_model, save_checkpoint
 from .config import StepOutput, TrainConfig
 from .gradlog import GradLog
@@ -152,14 +152,15 @@ class Trainer:
             self.make_optimizer()
         self.check_optimizer()
         self.monitor = c.monitor or ("val_loss" if val_data is not None else "loss")
+        self.monitor_mode = check_mode(c.monitor_mode, self.monitor)
         if self.scheduler is None:
             total = c.max_steps or (c.epochs * len(train_data) if hasattr(train_data, "__len__") else None)
             self.scheduler = make_scheduler(self.optimizer, c.schedule, warmup_steps=c.warmup_steps,
                                             step_size=c.step_size, gamma=c.gamma, total_steps=total,
                                             min_lr_ratio=c.min_lr_ratio, plateau_patience=c.plateau_patience,
-                                            timed=c.max_minutes is not None)
+                                            timed=c.max_minutes is not None, mode=self.monitor_mode)
         if c.patience and not any(isinstance(cb, EarlyStopping) for cb in self.callbacks):
-            self.callbacks.append(EarlyStopping(self.monitor, c.patience))
+            self.callbacks.append(EarlyStopping(self.monitor, c.patience, mode=self.monitor_mode))
         if resume:
             self.restore(resume)
             self.check_batch_rows(resume, train_data)
@@ -381,7 +382,7 @@ class Trainer:
         if isinstance(self.scheduler, Plateau):
             self.scheduler.step(row[self.monitor])
         self.call("on_evaluate", row)
-        if improved(row[self.monitor], self.best, mode_for(self.monitor)):
+        if improved(row[self.monitor], self.best, self.monitor_mode):
             self.best = row[self.monitor]
             self.save("best")
         if save_last:
