@@ -130,6 +130,7 @@ def test_bad_calls_say_what_is_wrong():
 def test_features_by_hand():
     text = 'a "b(c)" d\nef'
     assert inside_quotes(text) == [0, 0, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0]
+    assert inside_quotes("a'b\nc'd'e", "'", line_ends=True) == [0, 1, 1, 0, 0, 1, 1, 0, 0]
     assert bracket_depth(text) == [0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0]
     assert position_in_line(text) == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 0, 1, 2]
     assert start_of_word(text) == [1, 0, 0, 1, 0, 1, 0, 0, 0, 1, 0, 1, 0]

@@ -17,12 +17,15 @@ OPEN, CLOSE = "([{", ")]}"
 VOWELS = set("aeiouAEIOU")
 
 
-def inside_quotes(text: str) -> list[float]:
-    """1 between an opening double quote and its closing one (the opening quote included)."""
+def inside_quotes(text: str, quote: str = '"', line_ends: bool = False) -> list[float]:
+    """1 between an opening ``quote`` and its closing one (the opening quote included); with ``line_ends``
+    a newline ends the quote (single quotes: an apostrophe in prose must not flip the rest of the text)."""
     out, inside = [], False
     for ch in text:
-        if ch == '"':
+        if ch == quote:
             inside = not inside
+        elif ch == "\n" and line_ends:
+            inside = False
         out.append(float(inside))
     return out
 
@@ -52,6 +55,7 @@ def start_of_word(text: str) -> list[float]:
 
 FEATURES = {
     "inside quotes": inside_quotes,
+    "inside single quotes": lambda text: inside_quotes(text, "'", line_ends=True),
     "inside brackets": lambda text: [float(d > 0) for d in bracket_depth(text)],
     "bracket depth": bracket_depth,
     "position in line": position_in_line,
