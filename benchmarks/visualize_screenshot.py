@@ -25,7 +25,8 @@ def main() -> int:
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--text", help="text to read (default: the end of the checkpoint's training text)")
     p.add_argument("--chars", type=int, default=5000)
-    p.add_argument("--feature", default="inside quotes", help="the feature whose best unit is shown")
+    p.add_argument("--feature", default="auto", help="the feature whose best unit is shown (auto: the quote or "
+                                                     "bracket feature with the strongest unit)")
     p.add_argument("--out", required=True, help="path prefix of the .html, .png and .json written")
     a = p.parse_args()
     page, png, meta = (Path(a.out + ext) for ext in (".html", ".png", ".json"))
@@ -34,6 +35,9 @@ def main() -> int:
     subprocess.run(cmd, check=True)
     html = page.read_text()
     data = json.loads(html.split('<script id="rnnkit-data" type="application/json">', 1)[1].split("</script>", 1)[0])
+    if a.feature == "auto":
+        memory = [s for s in data["ranking"] if "quotes" in s["feature"] or "bracket" in s["feature"]]
+        a.feature = max(memory, key=lambda s: abs(s["r"]))["feature"] if memory else data["ranking"][0]["feature"]
     best = [s for s in data["ranking"] if s["feature"] == a.feature]
     if not best:
         raise SystemExit(f"no ranked unit for feature {a.feature!r}")

@@ -82,11 +82,13 @@ class UnitScore:
 
 def correlations(values: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
     """values (T, U), features (T, K) -> Pearson r (U, K); 0 where either side is constant."""
-    v = values.double() - values.double().mean(0)
-    f = features - features.mean(0)
+    v = values.float()
+    v = v - v.mean(0)
+    f = features.float()
+    f = f - f.mean(0)
     denom = v.norm(dim=0)[:, None] * f.norm(dim=0)[None, :]
     r = (v.T @ f) / denom
-    return torch.where(denom > 1e-12, r, torch.zeros_like(r))
+    return torch.where(denom > 1e-6 * len(v), r, torch.zeros_like(r))
 
 
 def rank_units(acts, per_feature: int = 10, features: dict[str, torch.Tensor] | None = None) -> list[UnitScore]:
@@ -115,5 +117,5 @@ def saturation(acts, low: float = 0.1, high: float = 0.9) -> list[dict[str, tupl
     """Per layer, per gate: (fraction of characters with the gate < ``low``, fraction > ``high``), each (units,).
 
     The left- and right-saturation of Karpathy, Johnson & Fei-Fei 2015 (their figure 3)."""
-    return [{g: ((layer[g] < low).double().mean(0), (layer[g] > high).double().mean(0)) for g in layer.gates}
+    return [{g: ((layer[g] < low).float().mean(0), (layer[g] > high).float().mean(0)) for g in layer.gates}
             for layer in acts.layers]

@@ -7,7 +7,11 @@ step written out once more, so tests/test_inspect.py checks each against
 ``cell.step`` and checks that the gates recombine into the state by the
 cell's equations.
 
-    step(x_t, state, cell) -> (next state, {name: (B, units) tensor})
+    step(xw_t, state, cell) -> (next state, {name: (B, units) tensor})
+
+``xw_t`` is the input's projection W_ih x_t (no bias): ``project`` computes
+it for every step of a sequence in one matrix product, so the loop over
+time does only the recurrent part (half the work of a stacked layer).
 
 Names: "hidden" is h_t (the layer's output, except Jordan's: "output" y_t),
 "cell" the LSTM cell state c_t, "... gate" a gate (σ, values in [0, 1]),
@@ -22,26 +26,26 @@ from ..cells import ElmanCell, GRUCell, JordanCell, LayerNormLSTMCell, LSTMCell,
 from ..cells.minrnn import g as min_g
 
 
-def elman(x, state, p: ElmanCell):
+def elman(xw, state, p: ElmanCell):
     """h_t = act(W_ih x + b_ih + W_hh h + b_hh)."""
     (h,) = state
-    h = p.activation(x @ p.weight_ih.T + p.bias_ih + h @ p.weight_hh.T + p.bias_hh)
+    h = p.activation(xw + p.bias_ih + h @ p.weight_hh.T + p.bias_hh)
     return (h,), {"hidden": h}
 
 
-def jordan(x, state, p: JordanCell):
+def jordan(xw, state, p: JordanCell):
     """h_t = act(W_ih x + W_yh y + b_h); y_t = out_act(W_hy h_t + b_y); the state is y."""
     (y,) = state
-    h = p.activation(x @ p.weight_ih.T + y @ p.weight_yh.T + p.bias_h)
+    h = p.activation(xw + y @ p.weight_yh.T + p.bias_h)
     y = p.output_activation(h @ p.weight_hy.T + p.bias_y)
     return (y,), {"output": y, "hidden": h}
 
 
-def lstm(x, state, p: LSTMCell):
+def lstm(xw, state, p: LSTMCell):
     """Gate order i, f, g, o; peepholes and projection as LSTMCell (ActivatedLSTMCell's activations too)."""
     h, c = state
     act, ra = getattr(p, "activation", torch.tanh), getattr(p, "recurrent_activation", torch.sigmoid)
-    ki, kf, kg, ko = (x @ p.weight_ih.T + p.bias_ih + h @ p.weight_hh.T + p.bias_hh).chunk(4, 1)
+    ki, kf, kg, ko = (xw + p.bias_ih + h @ p.weight_hh.T + p.bias_hh).chunk(4, 1)
     if p.weight_c is not None:
         ki, kf = ki + p.weight_c[0] * c, kf + p.weight_c[1] * c
     i, f, g = ra(ki), ra(kf), act(kg)
@@ -54,11 +58,11 @@ def lstm(x, state, p: LSTMCell):
     return (h, c), {"hidden": h, "cell": c, "input gate": i, "forget gate": f, "candidate": g, "output gate": o}
 
 
-def layernorm_lstm(x, state, p: LayerNormLSTMCell):
+def layernorm_lstm(xw, state, p: LayerNormLSTMCell):
     """Gate order i, f, g, o over LN(W_ih x) + LN(W_hh h) + b; h_t = o ⊙ tanh(LN(c_t))."""
     h, c = state
     n4, n1 = (4 * p.hidden_size,), (p.hidden_size,)
-    k = (F.layer_norm(x @ p.weight_ih.T, n4, p.ln_ih_weight, None, p.eps)
+    k = (F.layer_norm(xw, n4, p.ln_ih_weight, None, p.eps)
          + F.layer_norm(h @ p.weight_hh.T, n4, p.ln_hh_weight, None, p.eps) + p.bias)
     ki, kf, kg, ko = k.chunk(4, 1)
     i, f, g, o = torch.sigmoid(ki), torch.sigmoid(kf), torch.tanh(kg), torch.sigmoid(ko)
@@ -67,12 +71,12 @@ def layernorm_lstm(x, state, p: LayerNormLSTMCell):
     return (h, c), {"hidden": h, "cell": c, "input gate": i, "forget gate": f, "candidate": g, "output gate": o}
 
 
-def gru(x, state, p: GRUCell):
+def gru(xw, state, p: GRUCell):
     """Gate order r, z, n; h_t = (1 - z) ⊙ n + z ⊙ h (both reset_after forms; ActivatedGRUCell too)."""
     (h,) = state
     H = p.hidden_size
     act, ra = getattr(p, "activation", torch.tanh), getattr(p, "recurrent_activation", torch.sigmoid)
-    xr, xz, xn = (x @ p.weight_ih.T + p.bias_ih).chunk(3, 1)
+    xr, xz, xn = (xw + p.bias_ih).chunk(3, 1)
     if p.reset_after:
         hr, hz, hn = (h @ p.weight_hh.T + p.bias_hh).chunk(3, 1)
         r, z = ra(xr + hr), ra(xz + hz)
@@ -85,24 +89,29 @@ def gru(x, state, p: GRUCell):
     return (h,), {"hidden": h, "reset gate": r, "update gate": z, "candidate": n}
 
 
-def mingru(x, state, p: MinGRUCell):
+def mingru(xw, state, p: MinGRUCell):
     """z = σ(W_iz x + b); h̃ = g(W_ih x + b); h_t = (1 - z) ⊙ h + z ⊙ h̃."""
     (h,) = state
-    k_z, k_h = (x @ p.weight_ih.T + p.bias_ih).chunk(2, -1)
+    k_z, k_h = (xw + p.bias_ih).chunk(2, -1)
     z, cand = torch.sigmoid(k_z), min_g(k_h)
     h = (1 - z) * h + z * cand
     return (h,), {"hidden": h, "update gate": z, "candidate": cand}
 
 
-def minlstm(x, state, p: MinLSTMCell):
+def minlstm(xw, state, p: MinLSTMCell):
     """f, i = σ(...); f' = f / (f + i), i' = i / (f + i); h_t = f' ⊙ h + i' ⊙ h̃."""
     (h,) = state
-    k_f, k_i, k_h = (x @ p.weight_ih.T + p.bias_ih).chunk(3, -1)
+    k_f, k_i, k_h = (xw + p.bias_ih).chunk(3, -1)
     f, i, cand = torch.sigmoid(k_f), torch.sigmoid(k_i), min_g(k_h)
     fn, in_ = f / (f + i), i / (f + i)
     h = fn * h + in_ * cand
     return (h,), {"hidden": h, "forget gate": f, "input gate": i, "forget share f'": fn, "input share i'": in_,
                   "candidate": cand}
+
+
+def project(x: torch.Tensor, cell) -> torch.Tensor:
+    """x (T, I) -> W_ih x_t for every t, (T, gates * H): the input half of every step at once."""
+    return x @ cell.weight_ih.T
 
 
 # Most specific class first: ActivatedLSTMCell is an LSTMCell, ActivatedGRUCell a GRUCell.

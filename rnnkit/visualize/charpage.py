@@ -21,7 +21,7 @@ GATE_COLOURS = ["#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e"]
 
 def quantize(values: torch.Tensor) -> dict:
     """(T, U) -> per unit lo, hi and the bytes round(255 (v - lo) / (hi - lo)), unit-major, base64."""
-    v = values.double()
+    v = values.float()
     lo, hi = v.min(0).values, v.max(0).values                         # (U,)
     span = torch.where(hi > lo, hi - lo, torch.ones_like(hi))
     q = ((v - lo) / span * 255).round().clamp(0, 255).to(torch.uint8)  # (T, U)

@@ -89,6 +89,22 @@ def default_text(ck, chars: int) -> tuple[str, str]:
     return tail, f"the last {len(tail):,} characters of {source}"
 
 
+def charlm_model(ck):
+    """The CharLM and vocabulary of a loaded charlm checkpoint. Built on the meta device and given the saved
+    tensors (no random initialisation to throw away: 0.8 s of the default model's 10-second budget)."""
+    import torch
+    from ..models.charlm import CharLM
+    from ..tasks.charlm import header_model
+    config, vocab = header_model(ck)
+    with torch.device("meta"):
+        model = CharLM(config)
+    try:
+        model.load_state_dict(ck.weights, assign=True)
+    except RuntimeError as e:
+        raise UserError(f"checkpoint {ck.path} does not match its charlm config ({str(e)[:160]})") from None
+    return model.eval(), vocab
+
+
 def run(args) -> int:
     from ..train.checkpoint import atomic_write
     started = time.perf_counter()
@@ -96,14 +112,12 @@ def run(args) -> int:
     if task == "charlm":
         from ..data.text import read_text
         from ..inspect import activations
-        from ..tasks.charlm import header_model, load_model
         from .charpage import character_page
-        header_model(ck)   # a malformed charlm header is one line, before the text is read
+        model, vocab = charlm_model(ck)   # a malformed header is one line, before the text is read
         if args.text is not None:
             text, source = read_text(args.text)[:args.chars], args.text
         else:
             text, source = default_text(ck, args.chars)
-        model, vocab = load_model(args.checkpoint)
         acts = activations(model, text, vocab)
         page = character_page(acts, source, f"rnnkit visualize: {Path(args.checkpoint).name}")
     else:
