@@ -11,6 +11,7 @@
     rnnkit info
     rnnkit bench [...]
     rnnkit gradflow [--cell CELL ...] [--steps T] [--checkpoint CK ...] [--out DIR]
+    rnnkit visualize --checkpoint CK [--text FILE] [--out PAGE.html] [--overwrite]
 
 A user error (unknown task or option, bad value, missing or malformed file,
 an output location that cannot be written) prints one line ``rnnkit: error: ...``
@@ -36,7 +37,7 @@ def task_list() -> str:
 def top_parser() -> Parser:
     parser = Parser(prog="rnnkit", description="Recurrent neural networks on PyTorch", epilog=task_list(),
                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,generate,evaluate,info,bench,gradflow,predict,export}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,generate,evaluate,info,bench,gradflow,predict,export,visualize}")
     sub.add_parser("train", help="train a task: rnnkit train TASK [--config FILE.toml] [--option value ...]",
                    add_help=False)
     gen = sub.add_parser("generate", help="sample text from a charlm checkpoint, printed as it is produced")
@@ -76,6 +77,8 @@ def top_parser() -> Parser:
         add_arguments(bench)
     from .analysis import command as gradflow   # rnnkit gradflow: analysis/command.py
     gradflow.add_arguments(sub.add_parser("gradflow", help="gradient norms through time and step Jacobians, per cell"))
+    from .visualize import command as visualize   # rnnkit visualize: visualize/command.py
+    visualize.add_arguments(sub.add_parser("visualize", help="an HTML page of what each unit, gate and attention does"))
     return parser
 
 
@@ -268,6 +271,9 @@ def main(argv: list[str] | None = None) -> int:
             return predict_command(args.checkpoint, source)
         elif args.command == "export":
             return export(args)
+        elif args.command == "visualize":
+            from .visualize.command import run as visualize
+            return visualize(args)
         return 0
     except UserError as e:
         if not getattr(e, "silent", False):   # under torchrun one rank reports an error every rank has
