@@ -441,3 +441,15 @@ def test_plateau_schedule_and_best_follow_the_monitored_direction(tmp_path, moni
 def test_monitor_mode_is_checked():
     with pytest.raises(ValueError, match="monitor_mode"):
         TrainConfig(monitor_mode="up")
+
+
+def test_resume_with_more_epochs_anneals_over_the_new_length(tmp_path):
+    """The saved schedule keeps its step, not its length: extending a finished run must not train at the floor."""
+    base = dict(seed=5, verbose=0, out_dir=str(tmp_path), schedule="cosine", lr=1e-2)
+    first = run(TrainConfig(epochs=2, **base))
+    per_epoch = len(first.losses) // 2
+    assert first.optimizer.param_groups[0]["lr"] < 1e-4                 # annealed to the floor
+    resumed = run(TrainConfig(epochs=4, **base), resume=str(tmp_path / "last.safetensors"))
+    assert resumed.scheduler.lr_lambdas[0].total == 4 * per_epoch
+    epoch3 = next(r for r in resumed.history.rows if r["epoch"] == 3)
+    assert epoch3["lr"] == pytest.approx(1e-2 * 0.5 * (1 + math.cos(math.pi * 0.75)), rel=0.05)

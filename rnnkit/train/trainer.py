@@ -44,7 +44,7 @@ from .checkpoint import check_writable, load_checkpoint, restore_model, save_che
 from .config import StepOutput, TrainConfig
 from .gradlog import GradLog
 from .history import History, Mean
-from .optim import clip_gradients, make_optimizer, make_scheduler
+from .optim import LRFactor, clip_gradients, make_optimizer, make_scheduler
 from .progress import Progress, fmt
 from .rng import rng_state, seed_everything, set_rng_state
 from .tbptt import Carry, detach, time_chunks
@@ -489,7 +489,10 @@ class Trainer:
                             f"not {type(self.optimizer).__name__}")
         try:
             self.optimizer.load_state_dict(s["optimizer"])
+            totals = [f.total for f in getattr(self.scheduler, "lr_lambdas", ()) if isinstance(f, LRFactor)]
             self.scheduler.load_state_dict(s["scheduler"])
+            for f, total in zip(getattr(self.scheduler, "lr_lambdas", ()), totals):
+                f.total = total   # this run's length: a run resumed with more epochs anneals over all of them
         except (ValueError, KeyError, RuntimeError) as e:
             raise UserError(f"checkpoint {path} does not match this optimizer or schedule: {e}") from None
         states = s["callbacks"] + [None] * len(self.callbacks)
