@@ -239,12 +239,8 @@ def make_step(model: Captioner, cap: Captions, timer: dict):
 
 
 def run(o: Options) -> int:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(o.threads)
-    try:
+    with contract.torch_threads(o.threads):
         return train_and_report(o)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def train_and_report(o: Options) -> int:

@@ -27,6 +27,7 @@ names, and the options: nothing else is needed to predict.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from dataclasses import asdict, dataclass
@@ -99,6 +100,17 @@ def start(o: TaskOptions, task: str | None = None):
         check_budget_left(o, ck.state.get("trainer") if isinstance(ck.state, dict) else None, path)
     seed_everything(o.seed)
     return o, ck
+
+
+@contextlib.contextmanager
+def torch_threads(n: int):
+    """torch's intra-op threads set to ``n`` for a run (a task's --threads), restored after it."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def check_budget_left(o: TaskOptions, state, path) -> None:

@@ -121,12 +121,8 @@ def default_lookback(season: int, horizon: int) -> int:
 
 
 def run(o: Options) -> int:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(o.threads)
-    try:
+    with contract.torch_threads(o.threads):
         return train_and_report(o)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def train_and_report(o: Options) -> int:
