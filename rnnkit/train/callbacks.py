@@ -39,8 +39,11 @@ def logs_of(row: dict) -> dict:
     return {k: v for k, v in row.items() if k not in META}
 
 
+MODES = ("auto", "min", "max")
+
+
 def check_mode(mode: str, monitor: str) -> str:
-    if mode not in ("auto", "min", "max"):
+    if mode not in MODES:
         raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
     return mode_for(monitor) if mode == "auto" else mode
 

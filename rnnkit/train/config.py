@@ -7,6 +7,8 @@ from typing import Any
 
 import torch
 
+from .callbacks import MODES
+
 PRECISIONS = ("fp32", "bf16")
 
 
@@ -87,7 +89,7 @@ class TrainConfig:
             if name not in ("perplexity", "bpc"):
                 raise ValueError(f"unknown loss metric {name!r}; expected 'perplexity' or 'bpc'")
         self.loss_metrics = tuple(self.loss_metrics)
-        if self.monitor_mode not in ("auto", "min", "max"):
+        if self.monitor_mode not in MODES:
             raise ValueError(f"monitor_mode must be 'auto', 'min' or 'max', got {self.monitor_mode!r}")
         if self.tensorboard:   # checked before any training: the package is there and the directory can be made
             from .tblog import check_log_dir, require_tensorboard
