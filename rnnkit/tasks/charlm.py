@@ -43,12 +43,12 @@ class Options(RunOptions):
                                metavar="FILE")
     val_fraction: float = option(0.1, "the last part of the text held out for validation", "data",
                                  bounds="(0, 0.5)")
-    cell: str = option("gru", "recurrent cell", "model", choices=tuple(sorted(RNN_LAYERS)))
+    cell: str = option("lstm", "recurrent cell", "model", choices=tuple(sorted(RNN_LAYERS)))
     hidden_size: int = option(512, "units per layer", "model", bounds="[1, 2**16]")
     num_layers: int = option(2, "stacked layers", "model", bounds="[1, 64]")
     embedding_dim: int = option(64, "size of the learned character embedding", "model", bounds="[0, 2**16]")
     onehot: bool = option(False, "one-hot characters in (the textbook form) instead of embeddings", "model")
-    dropout: float = option(0.0, "dropout between layers and before the output", "model", bounds="[0, 1)")
+    dropout: float = option(0.1, "dropout between layers and before the output", "model", bounds="[0, 1)")
     recurrent_dropout: float = option(0.0, "variational dropout on the recurrent input", "model", bounds="[0, 1)")
     zoneout: float = option(0.0, "zoneout rate on the state", "model", bounds="[0, 1)")
     weight_dropout: float = option(0.0, "DropConnect on the recurrent matrices, one mask per batch (AWD-LSTM)",
