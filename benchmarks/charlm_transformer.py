@@ -26,14 +26,16 @@ from torch import nn
 @dataclass
 class TransformerConfig:
     vocab_size: int
+    # the best of three settings tried for a 10-minute, 2-core budget on set A (benchmarks/charlm.md):
+    # nanoGPT's documented CPU setting (4 x 128, context 64, batches of 12, lr 1e-3, no dropout)
     layers: int = 4
-    width: int = 192
-    heads: int = 6
-    context: int = 128
-    dropout: float = 0.1
+    width: int = 128
+    heads: int = 4
+    context: int = 64
+    dropout: float = 0.0
     # training
-    batch_size: int = 32
-    lr: float = 2e-3
+    batch_size: int = 12
+    lr: float = 1e-3
     weight_decay: float = 0.1
     warmup: int = 100
     min_lr_ratio: float = 0.1

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import csv
 import fcntl
 import json
@@ -172,13 +173,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--keep", metavar="DIR", help="keep the RNN's checkpoints in DIR (a new directory)")
     p.add_argument("--dynamic-lr", type=float, default=DynamicEvalConfig.lr)
     p.add_argument("--dynamic-decay", type=float, default=DynamicEvalConfig.decay)
-    # the transformer's defaults: the settings chosen for a 10-minute, 2-core budget (benchmarks/charlm.md)
-    for name, default in (("layers", 4), ("width", 192), ("heads", 6), ("context", 128), ("batch-size", 32),
-                          ("warmup", 100)):
-        p.add_argument(f"--tf-{name}", type=int, default=default, help=f"transformer {name} (default: {default})")
-    for name, default in (("lr", 2e-3), ("dropout", 0.1), ("weight-decay", 0.1)):
-        p.add_argument(f"--tf-{name}", type=float, default=default, help=f"transformer {name} (default: {default})")
-    p.add_argument("--tf-precision", choices=("fp32", "bf16"), default="bf16")
+    # the transformer's defaults are charlm_transformer.TransformerConfig's (the best setting found, charlm.md)
+    tf_defaults = {f.name: f.default for f in dataclasses.fields(tf.TransformerConfig) if f.name != "vocab_size"}
+    for name in ("layers", "width", "heads", "context", "batch_size", "warmup"):
+        flag = name.replace("_", "-")
+        p.add_argument(f"--tf-{flag}", type=int, default=tf_defaults[name],
+                       help=f"transformer {name} (default: {tf_defaults[name]})")
+    for name in ("lr", "dropout", "weight_decay"):
+        flag = name.replace("_", "-")
+        p.add_argument(f"--tf-{flag}", type=float, default=tf_defaults[name],
+                       help=f"transformer {name} (default: {tf_defaults[name]})")
+    p.add_argument("--tf-precision", choices=("fp32", "bf16"), default=tf_defaults["precision"])
     a = p.parse_args(own)
     if Path(a.out).exists():
         raise SystemExit(f"{a.out} exists: choose another name (results are never overwritten)")
