@@ -7,6 +7,9 @@
     python benchmarks/seq2seq.py speed NAME [--checkpoint CK --data TSV] [--beam 5] [--threads 2]
         sentences per second of batched beam search: on a trained checkpoint's data, or (no checkpoint)
         on a 2x256 GRU model with a 10,000-word vocabulary whose every hypothesis runs the full length
+    python benchmarks/seq2seq.py attention NAME --checkpoint CK --data TSV
+        where a trained model's attention goes on the sources of TSV (greedy decoding): the mean weight on
+        the source's final </s> and the mean largest weight per output step (not a timing)
     python benchmarks/seq2seq.py cldr DIR [--target de]
         writes DIR/{train,valid,test}.{en,de}: English → German names of countries, languages, scripts,
         currencies and variants from the Unicode CLDR data that ships inside babel's wheel (human
@@ -152,6 +155,27 @@ def speed(name: str, checkpoint: str | None, data: str | None, beam: int, thread
                 **what, "note": NOTE})
 
 
+def attention_stats(name: str, checkpoint: str, data: str) -> None:
+    from rnnkit.tasks import seq2seq
+    from rnnkit.train import load_checkpoint
+    model, tr, options = seq2seq.checkpoint_model(load_checkpoint(checkpoint))
+    if model.config.attention == "none":
+        sys.exit(f"seq2seq.py attention: {checkpoint} has no attention")
+    sources = [s for s, _ in seq2seq.parallel.read_tsv(data)]
+    hyps = seq2seq.translate(model, tr, sources, 1, **seq2seq.decode_options(options))
+    on_eos = top = steps = 0.0
+    for sentence, h in zip(sources, hyps):
+        weights = h.attention[:, :len(tr.source_ids(sentence))]   # (output steps, source ids ending in </s>)
+        on_eos += float(weights[:, -1].sum())
+        top += float(weights.max(-1).values.sum())
+        steps += weights.shape[0]
+    save(name, {"what": "attention of greedy decoding, averaged over output steps", "checkpoint": checkpoint,
+                "data": data, "sentences": len(sources), "output_steps": int(steps),
+                "mean_weight_on_source_eos": round(on_eos / steps, 4), "mean_max_weight": round(top / steps, 4),
+                "uniform_weight_on_eos_would_be": round(sum(1 / len(tr.source_ids(s)) for s in sources) / len(sources), 4),
+                "date": context()["date"]})
+
+
 def cldr(out: str, target: str, seed: int) -> None:
     from babel import Locale
     en, other = Locale("en"), Locale(target)
@@ -262,6 +286,10 @@ def main() -> None:
                    help="torch threads (on this shared 2-core machine 2 threads ran 8x slower than 1)")
     s.add_argument("--sentences", type=int, default=512)
     s.add_argument("--workers", type=int, default=1, help="batches decoded at once in Python threads")
+    a = sub.add_parser("attention")
+    a.add_argument("name")
+    a.add_argument("--checkpoint", required=True)
+    a.add_argument("--data", required=True)
     c = sub.add_parser("cldr")
     c.add_argument("out")
     c.add_argument("--target", default="de")
@@ -279,6 +307,8 @@ def main() -> None:
         quality(args.name, rest, args.test_src, args.test_tgt, args.test, args.beam or [1], args.examples)
     elif args.cmd == "speed":
         speed(args.name, args.checkpoint, args.data, args.beam, args.threads, args.sentences, args.workers)
+    elif args.cmd == "attention":
+        attention_stats(args.name, args.checkpoint, args.data)
     elif args.cmd == "ding":
         ding(args.out, args.dict, args.seed)
     else:
