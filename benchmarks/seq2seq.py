@@ -1,9 +1,11 @@
 """Seq2seq measurements: quality of a training run, beam-search decoding speed, and a real parallel corpus.
 
-    python benchmarks/seq2seq.py quality NAME -- [rnnkit train seq2seq options]
+    python benchmarks/seq2seq.py quality NAME [--test TSV | --test-src F --test-tgt F] [--beam K ...]
+                                 [--examples N] -- [rnnkit train seq2seq options]
         trains from the CLI, then writes benchmarks/results/seq2seq-NAME.json: the test result of the run
         (OUT/test.json: exact match on generated problems unseen in training), or for user files the
-        evaluation of OUT/best.safetensors on --test-src/--test-tgt
+        evaluation of OUT/best.safetensors on the test pairs with each --beam (as `rnnkit evaluate`), the
+        copy-the-source baseline and N example translations; plus hardware and versions
     python benchmarks/seq2seq.py speed NAME [--checkpoint CK --data TSV] [--beam 5] [--threads 2]
         sentences per second of batched beam search: on a trained checkpoint's data, or (no checkpoint)
         on a 2x256 GRU model with a 10,000-word vocabulary whose every hypothesis runs the full length
