@@ -166,8 +166,10 @@ struct Plan {
 };
 
 // The plan for a batch of B rows whose step matmuls are at most (N, K) = (big, small) in size. `choice`
-// is the kernel's "gemm=" option: "small", "blas", or "auto" (small below a size measured on a 2-core
-// AVX2 CPU; benchmarks/results/native-rows.txt). Workers: torch's thread count, at least 8 rows each.
+// is the kernel's "gemm=" option: "small", "blas", or "auto": small up to the matmuls of H = 128
+// (4H x H = 512 x 128), an estimate NOT yet measured per size (measured only at H = 32, where the small
+// path with the row split beat torch's oneDNN LSTM in benchmark mode: benchmarks/results/keras-speed-*).
+// Workers: torch's thread count, at least 8 rows each.
 inline Plan make_plan(const std::string& choice, int64_t B, int64_t N, int64_t K) {
   TORCH_CHECK(choice == "small" || choice == "blas" || choice == "auto", "rnnkit native: unknown gemm=", choice);
   const bool small = choice == "small" || (choice == "auto" && N * K <= 512 * 128);
