@@ -168,3 +168,16 @@ def test_benchmark_mode_races_the_fused_path_and_trains():
     assert model[1].backend in ("torch", "native")
     assert model[1].fused_embedding == (model[1].backend == "native")
     assert model[0].weight.grad is not None and model[0].weight.grad.abs().sum() > 0
+
+
+def test_embedding_fusion_under_bf16_autocast():
+    """The projected table stays in the parameters' dtype under autocast (the kernel runs float32), so the
+    fused model equals the unfused one there too."""
+    model = embedding_lstm().float()
+    ids = torch.randint(1, 50, (4, 7))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        fused = model(ids)
+        assert model[1].fused_embedding
+        emb, lstm, dense = model
+        unfused = dense(lstm(emb(ids)))
+    torch.testing.assert_close(fused.float(), unfused.float(), rtol=1e-2, atol=1e-2)   # Dense rounds to bf16

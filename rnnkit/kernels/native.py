@@ -105,8 +105,9 @@ def run_embedded(cell: Cell, weight: torch.Tensor, ids: torch.Tensor, state: tup
     the gradients of E and W_ih are (V, 4H) products). Exact algebra (float rounding of a sum of the
     same products); autograd carries the gradients to weight, weight_ih and the biases.
     ids (B, T) integers in [0, V); weight (V, I) the embedding table."""
-    table = torch.addmm(cell.bias_ih + cell.bias_hh, weight, cell.weight_ih.t())   # (V, 4H)
-    projected = F.embedding(ids.long(), table)                                         # (B, T, 4H)
+    with torch.autocast(weight.device.type, enabled=False):   # in the parameters' dtype, as the kernel's own matmul
+        table = torch.addmm(cell.bias_ih + cell.bias_hh, weight, cell.weight_ih.t())   # (V, 4H)
+        projected = F.embedding(ids.long(), table)                                     # (B, T, 4H)
     params = [None if n in ("weight_ih", "bias_ih", "bias_hh") else getattr(cell, n) for n in KERNELS[LSTMCell][1]]
     return apply(cell, projected, state, params, mask=mask, rec_mask=rec_mask, zone=zone, reverse=reverse)
 
