@@ -91,7 +91,10 @@ def run(framework: str, name: str, epochs: int, quick: bool, threads: int) -> di
     history = model.fit(x, y, batch_size=m["batch"], epochs=epochs, shuffle=True, verbose=0, callbacks=[Clock()])
     times = [b[0] - a[0] for a, b in zip(ends, ends[1:])]
     cpu = [b[1] - a[1] for a, b in zip(ends, ends[1:])]
-    backends = [getattr(layer, "backend", None) for layer in model] if framework == "rnnkit" else None
+    # what ran: the backend, and "(emb)" where the native LSTM read the Embedding's projected table
+    backends = [None if getattr(layer, "backend", None) is None else
+                layer.backend + ("(emb)" if getattr(layer, "fused_embedding", False) else "")
+                for layer in model] if framework == "rnnkit" else None
     return {"framework": framework, "rnnkit_backends": backends, "model": name, "epoch_s": times, "steady_epoch_s": statistics.median(times[1:]),
             "cpu_epoch_s": cpu, "steady_cpu_epoch_s": statistics.median(cpu[1:]),
             "final_loss": float(history.history["loss"][-1]), **{k: v for k, v in m.items()}}
@@ -172,13 +175,13 @@ def main(argv=None) -> int:
     lines = [f"Keras model ported to rnnkit vs Keras 3 (same data, batches, epochs; median epoch after the first)",
              f"{started} .. {result['finished']}; {a.threads} threads on {result['cpus']} CPUs; shared machine "
              "(other engineers' processes ran niced)", f"load before: {load_before}", f"load after:  {result['uptime_after']}",
-             "", f"{'model':18} {'framework':14} {'backend':9} {'s/epoch':>9} {'speed-up':>9} {'CPU s/epoch':>12} "
+             "", f"{'model':18} {'framework':14} {'backend':11} {'s/epoch':>9} {'speed-up':>9} {'CPU s/epoch':>12} "
              f"{'CPU speed-up':>13}"]
     for r in rows:
         speed = f"{r['rnnkit_speedup']:.2f}x" if "rnnkit_speedup" in r else "1.00x"
         cpu = f"{r['rnnkit_cpu_speedup']:.2f}x" if "rnnkit_cpu_speedup" in r else "1.00x"
         ran = "+".join(b for b in (r.get("rnnkit_backends") or []) if b) or "-"
-        lines.append(f"{r['model']:18} {r['framework']:14} {ran:9} {r['steady_epoch_s']:9.3f} {speed:>9} "
+        lines.append(f"{r['model']:18} {r['framework']:14} {ran:11} {r['steady_epoch_s']:9.3f} {speed:>9} "
                      f"{r['steady_cpu_epoch_s']:12.3f} {cpu:>13}")
     lines += ["", f"command: {result['command']}", "speed-up: the framework's median epoch time over rnnkit's (wall "
               "clock); CPU: the same with the process's CPU time, which other processes cannot inflate."]

@@ -9,6 +9,7 @@ falls back to the reference loop (``build.load`` has warned once, naming the rea
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
 from ..cells import Cell, ElmanCell, GRUCell, JordanCell, LayerNormLSTMCell, LSTMCell
@@ -67,6 +68,11 @@ def fallback_reason(cell: Cell, x: torch.Tensor) -> str | None:
     return None
 
 
+# The LSTM kernel's per-step matmul (csrc/common.h make_plan): "auto" (the hand-written small gemm with the
+# batch's rows split over torch's threads for small sizes, torch's BLAS for large ones), "small" or "blas".
+STEP_GEMM = "auto"
+
+
 def run(cell: Cell, x: torch.Tensor, state: tuple, *, mask=None, rec_mask=None, zone=None, reverse: bool = False):
     """``reference.recur`` for ``cell``, computed by its native kernel: returns (seq, last, state).
 
@@ -77,13 +83,47 @@ def run(cell: Cell, x: torch.Tensor, state: tuple, *, mask=None, rec_mask=None, 
     # (fallback_reason says why; the layer reports and warns).
     if fallback_reason(cell, x) is not None:
         return reference.recur(cell, x, state, mask=mask, rec_mask=rec_mask, zone=zone, reverse=reverse)
+    _, names = KERNELS[type(cell)]
+    params = [getattr(cell, n) for n in names]
+    return apply(cell, x, state, params, mask=mask, rec_mask=rec_mask, zone=zone, reverse=reverse)
+
+
+def embedding_fusable(cell: Cell, embedding: torch.nn.Embedding) -> bool:
+    """True when ``run_embedded`` computes ``run(cell, embedding(ids), ...)`` exactly: an LSTM cell and a
+    plain lookup (no max_norm, padding_idx, scale_grad_by_freq or sparse gradient, which act on the lookup)."""
+    return (type(cell) is LSTMCell and embedding.max_norm is None
+            and embedding.padding_idx is None and not embedding.scale_grad_by_freq and not embedding.sparse
+            and embedding.weight.dtype == cell.weight_ih.dtype and embedding.weight.device == cell.weight_ih.device
+            and embedding.embedding_dim == cell.input_size)
+
+
+def run_embedded(cell: Cell, weight: torch.Tensor, ids: torch.Tensor, state: tuple, *, mask=None, rec_mask=None,
+                 zone=None, reverse: bool = False):
+    """``run(cell, F.embedding(ids, weight), ...)`` for an LSTM cell, with the input projection of the
+    embedded ids taken as rows of the projected table: W_ih E[v] + b = (E W_ih^T + b)[v], so the
+    (V, 4H) table costs V*I*4H multiply-adds instead of B*T*I*4H (and the same saving in backward:
+    the gradients of E and W_ih are (V, 4H) products). Exact algebra (float rounding of a sum of the
+    same products); autograd carries the gradients to weight, weight_ih and the biases.
+    ids (B, T) integers in [0, V); weight (V, I) the embedding table."""
+    with torch.autocast(weight.device.type, enabled=False):   # in the parameters' dtype, as the kernel's own matmul
+        table = torch.addmm(cell.bias_ih + cell.bias_hh, weight, cell.weight_ih.t())   # (V, 4H)
+        projected = F.embedding(ids.long(), table)                                     # (B, T, 4H)
+    params = [None if n in ("weight_ih", "bias_ih", "bias_hh") else getattr(cell, n) for n in KERNELS[LSTMCell][1]]
+    return apply(cell, projected, state, params, mask=mask, rec_mask=rec_mask, zone=zone, reverse=reverse)
+
+
+def apply(cell, x, state, params, *, mask, rec_mask, zone, reverse):
+    """The kernel of ``cell``'s family on x with ``params`` (None: absent, passed empty). Without weight_ih, x
+    is the input projection and the kernel computes the gates in its storage (run_embedded's own gather)."""
     module, options = load(), kernel_options(cell)
-    family, names = KERNELS[type(cell)]
+    family, _ = KERNELS[type(cell)]
+    if family == "lstm":
+        options = options + [f"gemm={STEP_GEMM}"]
     B, T, _ = x.shape
     if mask is not None:  # the kernels compute every step's input projection: no NaN may enter a masked one
         x = torch.where(mask[:, :, None], x, 0.0)
     absent = x.new_empty(0)
-    params = [absent if p is None else p.contiguous() for p in (getattr(cell, n) for n in names)]
+    params = [absent if p is None else p.contiguous() for p in params]
     zone = [] if zone is None else [z.to(x.dtype).expand(B, T, s).contiguous() for z, s in zip(zone, cell.state_sizes)]
     spec = Spec(module, family, options, reverse, len(zone), len(state), len(params))
     with torch.autocast(x.device.type, enabled=False):  # the kernel's own matmuls stay in x's dtype

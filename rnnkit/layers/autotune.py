@@ -43,14 +43,17 @@ def will_train(layer) -> bool:
     return torch.is_grad_enabled() and any(p.requires_grad for p in layer.parameters())
 
 
-def shape_key(layer, x: torch.Tensor, mask) -> str:
+def shape_key(layer, x: torch.Tensor, mask, embedded=None) -> str:
     """What the choice depends on: the layer's configuration (cell options, sizes, layers, directions,
-    dropouts), x's dtype and batch size, training or not, threads, the mask's kind, autocast."""
+    dropouts), x's dtype and batch size, training or not, threads, the mask's kind, autocast, and the
+    vocabulary size when x comes from an Embedding (the native LSTM then reads the projected table)."""
     ignore = {"return_sequences", "return_state", "stateful", "unroll", "batch_first", "name", "backend"}
     config = {k: repr(v) for k, v in sorted(layer.get_config().items()) if k not in ignore}
     autocast = torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else None
     parts = [type(layer).__name__, config, layer.input_size, str(x.dtype), x.device.type, x.shape[0],
              will_train(layer), layer.training, torch.get_num_threads(), mask_kind(mask), str(autocast)]
+    if embedded is not None:
+        parts.append(["embedded", embedded[0].num_embeddings])
     return json.dumps(parts, default=str)
 
 
@@ -98,22 +101,26 @@ def race(calls: dict) -> dict:
     return best
 
 
-def trial(layer, backend: str, x, state, mask):
-    """One run of the call on ``backend``, with a backward pass when the call will be trained."""
+def trial(layer, backend: str, x, state, mask, embedded=None):
+    """One run of the call on ``backend``, with a backward pass when the call will be trained (into the
+    embedding's table too when x comes from one: what the fused and unfused paths each cost in training)."""
     def call():
-        seq, last, _ = layer.run_on(backend, x, state, mask)
+        xi = x if embedded is None else embedded[0](embedded[1])   # a fresh lookup: its backward is timed too
+        seq, last, _ = layer.run_on(backend, xi, state, mask, embedded)
         if will_train(layer):
             outs = [t for t in (seq if isinstance(seq, tuple) else (seq,)) if t.requires_grad]
             params = [p for p in layer.parameters() if p.requires_grad]
+            if embedded is not None and embedded[0].weight.requires_grad:
+                params.append(embedded[0].weight)
             if outs:
                 torch.autograd.grad(sum(o.sum() for o in outs), params, allow_unused=True)
     return call
 
 
-def choose(layer, x: torch.Tensor, state, mask) -> str | None:
+def choose(layer, x: torch.Tensor, state, mask, embedded=None) -> str | None:
     """The backend for this call in benchmark mode (timed on the key's first call), or None when there
     is no choice to make (one eligible backend: the layer's static choice runs)."""
-    key = shape_key(layer, x, mask)
+    key = shape_key(layer, x, mask, embedded)
     if key in CHOICES:
         return CHOICES[key]
     names = eligible(layer, x, mask)
@@ -127,7 +134,7 @@ def choose(layer, x: torch.Tensor, state, mask) -> str | None:
     with torch.random.fork_rng(devices=[]):   # the trials' dropout draws leave the user's stream alone
         for name in names:   # a backend that fails on this call is dropped from the race, said once
             try:
-                call = trial(layer, name, x, state, mask)
+                call = trial(layer, name, x, state, mask, embedded)
                 call()   # the warm-up: first-use costs (a build, oneDNN's primitives) stay out of the times
                 calls[name] = call
             except Exception as error:

@@ -27,15 +27,15 @@ def output_mask(layer, x, mask):
     return mask   # supports_masking layers that keep the time axis (Dense, Dropout, Activation)
 
 
-def call(layer, x, mask):
-    """(output, output mask) of one layer."""
+def call(layer, x, mask, **options):
+    """(output, output mask) of one layer; ``options`` go to its forward."""
     if mask is None:
-        return layer(x), output_mask(layer, x, None)
+        return layer(x, **options), output_mask(layer, x, None)
     if not takes_mask(layer):
         raise ValueError(f"{type(layer).__name__} does not support masking, but the layers before it pass a mask "
                          "(Embedding(mask_zero=True) or Masking): put it before the masking layer, or consume "
                          "the mask first (a recurrent layer without return_sequences, a global pooling)")
-    return layer(x, mask=mask), output_mask(layer, x, mask)
+    return layer(x, mask=mask, **options), output_mask(layer, x, mask)
 
 
 def masked_fill_steps(x: torch.Tensor, mask: torch.Tensor | None, value: float) -> torch.Tensor:

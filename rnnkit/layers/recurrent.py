@@ -68,6 +68,12 @@ class Recurrent(SequenceLayer):
 
     def record_backend(self, name: str) -> None:
         self.__dict__["_ran"] = name
+        self.__dict__["_fused_embedding"] = False
+
+    @property
+    def fused_embedding(self) -> bool:
+        """True when the last call took its input projection from the embedding's projected table."""
+        return self.__dict__.get("_fused_embedding", False)
 
     input_size = property(lambda self: self.cell.input_size)
     output_size = property(lambda self: self.cell.output_size)
@@ -94,8 +100,10 @@ class Recurrent(SequenceLayer):
                 zone = tuple(x.new_full((1, 1, 1), self.zoneout).expand(B, T, s) for s in self.state_sizes)
         return rec_mask, zone
 
-    def run(self, x, state=None, mask=None, feedback=None, backend: str | None = None):
-        """``backend`` runs this call on that backend (benchmark mode's choice; None: ``selected_backend``)."""
+    def run(self, x, state=None, mask=None, feedback=None, backend: str | None = None, embedded=None):
+        """``backend`` runs this call on that backend (benchmark mode's choice; None: ``selected_backend``).
+        ``embedded``: (embedding, ids) with x == embedding(ids); the native LSTM kernel then takes the input
+        projection as rows of the projected table (kernels.native.run_embedded; ``fused_embedding`` says so)."""
         param = next(self.cell.parameters(), None)
         if param is not None:  # under autocast, the layer below may hand over a bf16 sequence
             x = match_autocast(x, param.dtype)
@@ -128,6 +136,8 @@ class Recurrent(SequenceLayer):
             warn_once(f"{name} is traced or exported: the scan runs its logcumsumexp form (torch operations "
                       "only), not the compiled recurrence")
         self.record_backend(backend)
+        fuse = (embedded is not None and backend == "native" and native.embedding_fusable(self.cell, embedded[0]))
+        self.__dict__["_fused_embedding"] = fuse
         rec_mask, zone = self.sample_masks(x)
         state = tuple(s[0] for s in state)
         if backend == "reference":
@@ -136,6 +146,10 @@ class Recurrent(SequenceLayer):
         elif backend == "scan":
             seq, last, state = kernels.scan.run(self.cell, x, state, mask=mask, rec_mask=rec_mask,
                                                 reverse=self.go_backwards, traceable=traced)
+        elif fuse:
+            seq, last, state = kernels.native.run_embedded(self.cell, embedded[0].weight, embedded[1], state,
+                                                           mask=mask, rec_mask=rec_mask, zone=zone,
+                                                           reverse=self.go_backwards)
         else:
             seq, last, state = kernels.native.run(self.cell, x, state, mask=mask, rec_mask=rec_mask,
                                                   zone=zone, reverse=self.go_backwards)

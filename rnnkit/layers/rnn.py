@@ -149,38 +149,55 @@ class RNN(SequenceLayer):
     def stream_cells(self) -> list:
         return self.stack.stream_cells()
 
-    def run(self, x, state=None, mask=None, **options):
+    def run(self, x, state=None, mask=None, embedded=None, **options):
+        """``embedded``: (embedding, ids) when x is embedding(ids) (Sequential passes it; see run_on)."""
         if self.stateful and state is None and self.carried is not None:
             if self.carried[0].shape[1] != x.shape[0]:
                 raise ValueError(f"this stateful layer carries the state of {self.carried[0].shape[1]} sequences "
                                  f"but got a batch of {x.shape[0]}: keep the batch size fixed (every batch full) "
                                  "or call reset_states()")
             state = self.carried
+        if self.training and self.dropout:   # the dropped inputs are no longer embedding(ids)
+            embedded = None
+        if embedded is not None:
+            options["embedded"] = embedded
         with dropped_recurrent_weights([c for pair in self.cells() for c in pair], self.weight_dropout, self.training):
             seq, last, state = self.run_layers(self.drop_inputs(x), state, mask, **options)
         if self.stateful:
             self.carried = tuple(s.detach() for s in state)
         return seq, last, state
 
-    def run_layers(self, x, state=None, mask=None):
-        return self.run_on(self.call_backend(x, state, mask), x, state, mask)
+    def run_layers(self, x, state=None, mask=None, embedded=None):
+        if embedded is not None and (self.num_layers > 1 or self.bidirectional):
+            embedded = None   # only a single forward layer takes the embedding's ids
+        return self.run_on(self.call_backend(x, state, mask, embedded), x, state, mask, embedded)
 
-    def call_backend(self, x, state, mask) -> str | None:
+    def call_backend(self, x, state, mask, embedded=None) -> str | None:
         """This call's backend: in benchmark mode (rnnkit.backends) the measured fastest for its shape,
         else None (each layer's static choice, made at construction)."""
         if (not backends.benchmark or self.requested_backend != "auto" or x.device.type != "cpu"
                 or tracing()):
             return None
-        return autotune.choose(self, x, state, mask)
+        return autotune.choose(self, x, state, mask, embedded)
 
-    def run_on(self, backend: str | None, x, state=None, mask=None):
-        """Run the stack on ``backend`` (None: each layer's selected backend); torch's runs in one fused call."""
+    def run_on(self, backend: str | None, x, state=None, mask=None, embedded=None):
+        """Run the stack on ``backend`` (None: each layer's selected backend); torch's runs in one fused call.
+        With ``embedded`` = (embedding, ids), x == embedding(ids), a single LSTM layer on "native" takes its
+        input projection as rows of the embedding's projected table (``fused_embedding`` says it did)."""
         if (backend or self.stack.selected_backend) == "torch" and (
                 self.merge_mode in ("concat", None) or self.num_layers == 1):
             lengths = None if mask is None else right_padded_lengths(mask)
             if mask is None or (lengths is not None and lengths.min() > 0):
                 return self.run_fused(x, state, lengths)
+        if embedded is not None:
+            return self.stack.layers[0].run(x, state, mask, backend=backend, embedded=embedded)
         return self.stack.run(x, state, mask, backend=backend)
+
+    @property
+    def fused_embedding(self) -> bool:
+        """True when the last call took its input projection from the embedding's projected table
+        (kernels.native.run_embedded): a single LSTM layer on "native" right after an Embedding."""
+        return self.stack is not None and any(getattr(r, "fused_embedding", False) for r in self.recurrent_layers())
 
     def recurrent_layers(self) -> list[Recurrent]:
         return [m for m in self.stack.modules() if isinstance(m, Recurrent)]
@@ -243,6 +260,7 @@ class LSTM(GatedRNN):
     ``output, h, c`` is rnnkit.keras.layers.LSTM's convention (docs/keras.md).
     """
     cell_type, activated_type = LSTMCell, ActivatedLSTMCell
+    takes_embedded = True   # Sequential hands it an Embedding's ids (run_on)
 
 
 class GRU(GatedRNN):

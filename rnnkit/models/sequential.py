@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from ..layers import functional, masking
+from ..layers.basic import Embedding
 from ..layers.keras_layers import Input
 
 
@@ -55,8 +56,14 @@ class Sequential(nn.Sequential):
         """(output, output mask): the mask that survives to the output (None if a layer consumed it)."""
         if isinstance(x, torch.Tensor):
             self.input_spec = (tuple(x.shape[1:]), x.dtype)
+        embedded = None
         for layer in self:
-            x, mask = masking.call(layer, x, mask)
+            options = {"embedded": embedded} if embedded is not None and getattr(layer, "takes_embedded", False) else {}
+            ids = x
+            x, mask = masking.call(layer, x, mask, **options)
+            # an Embedding's ids go to an LSTM right after it (layers/rnn.py run_on: the native kernel reads
+            # the projected table instead of projecting every step's vector)
+            embedded = (layer, torch.as_tensor(ids, device=x.device)) if isinstance(layer, Embedding) else None
         return x, mask
 
     # ---- building and inspecting ------------------------------------------------------------------

@@ -20,7 +20,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <exception>
 #include <string>
+#include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "fastmath.h"
@@ -89,6 +93,127 @@ inline void gemm(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const
     at::mm_out(c, a, b);
   } else {
     at::addmm_out(c, c, a, b);
+  }
+}
+
+// Row-major C (M, N) = A (M, K) @ Bm (K, N) + beta * C on this thread, calling nothing in torch: the
+// matmul of one recurrent step for a block of rows when the matrices are small (H = 32: a 16 x 32 @ 32 x 128
+// product), where at::mm's per-call cost (views, dispatch, a threading decision) outweighs the work and
+// where a worker of a row split must not start BLAS threads of its own. Tiles of 4 rows x 2 vectors
+// (GCC/Clang vector extensions: 8 floats or 4 doubles, lowered to whatever SIMD the target has) keep
+// 8 accumulators in registers over the whole K loop. beta is 0 (C is overwritten) or 1 (accumulate).
+template <typename T>
+inline void small_gemm(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* Bm, int64_t ldb, T beta,
+                       T* C, int64_t ldc) {
+  typedef T V __attribute__((vector_size(32)));
+  constexpr int64_t W = 32 / sizeof(T), NB = 2 * W, MR = 4;
+  auto load = [](const T* p) { V v; std::memcpy(&v, p, sizeof v); return v; };
+  auto store = [](T* p, V v) { std::memcpy(p, &v, sizeof v); };
+  int64_t j = 0;
+  for (; j + NB <= N; j += NB) {
+    int64_t i = 0;
+    for (; i + MR <= M; i += MR) {
+      V acc[MR][2];
+      for (int64_t r = 0; r < MR; ++r) {
+        T* c = C + (i + r) * ldc + j;
+        acc[r][0] = beta == T(0) ? V{} : load(c);
+        acc[r][1] = beta == T(0) ? V{} : load(c + W);
+      }
+      for (int64_t k = 0; k < K; ++k) {
+        const V b0 = load(Bm + k * ldb + j), b1 = load(Bm + k * ldb + j + W);
+        for (int64_t r = 0; r < MR; ++r) {
+          const T a = A[(i + r) * lda + k];
+          acc[r][0] += a * b0;
+          acc[r][1] += a * b1;
+        }
+      }
+      for (int64_t r = 0; r < MR; ++r) {
+        store(C + (i + r) * ldc + j, acc[r][0]);
+        store(C + (i + r) * ldc + j + W, acc[r][1]);
+      }
+    }
+    for (; i < M; ++i) {
+      V a0 = beta == T(0) ? V{} : load(C + i * ldc + j), a1 = beta == T(0) ? V{} : load(C + i * ldc + j + W);
+      for (int64_t k = 0; k < K; ++k) {
+        const T a = A[i * lda + k];
+        a0 += a * load(Bm + k * ldb + j);
+        a1 += a * load(Bm + k * ldb + j + W);
+      }
+      store(C + i * ldc + j, a0);
+      store(C + i * ldc + j + W, a1);
+    }
+  }
+  for (int64_t i = 0; j < N && i < M; ++i) {  // the last N % NB columns
+    T* c = C + i * ldc;
+    for (int64_t jj = j; jj < N; ++jj) c[jj] = beta == T(0) ? T(0) : c[jj];
+    for (int64_t k = 0; k < K; ++k) {
+      const T a = A[i * lda + k];
+      const T* b = Bm + k * ldb;
+      for (int64_t jj = j; jj < N; ++jj) c[jj] += a * b[jj];
+    }
+  }
+}
+
+// How a kernel runs its time loop. Rows of a batch are independent over the whole sequence, so
+// `workers` threads each run a contiguous share of the rows through every step, with no barrier per
+// step; the weight gradients are single matmuls over all rows after the loop. Inside a share the rows go
+// in blocks of `block` (the step's gate rows stay in L1 between the matmul and the gate math), and
+// the per-step matmul is small_gemm (`small`) or torch's BLAS (at::mm on the whole batch, which may use
+// torch's threads itself; then workers is 1).
+struct Plan {
+  bool small;
+  int64_t workers, block;
+};
+
+// The plan for a batch of B rows whose step matmuls are at most (N, K) = (big, small) in size. `choice`
+// is the kernel's "gemm=" option: "small", "blas", or "auto": small up to the matmuls of H = 128
+// (4H x H = 512 x 128), an estimate NOT yet measured per size (measured only at H = 32, where the small
+// path with the row split beat torch's oneDNN LSTM in benchmark mode: benchmarks/results/keras-speed-*).
+// Workers: torch's thread count, at least 8 rows each.
+inline Plan make_plan(const std::string& choice, int64_t B, int64_t N, int64_t K) {
+  TORCH_CHECK(choice == "small" || choice == "blas" || choice == "auto", "rnnkit native: unknown gemm=", choice);
+  const bool small = choice == "small" || (choice == "auto" && N * K <= 512 * 128);
+  if (!small) return {false, 1, B};
+  const int64_t workers = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), B / 8));
+  return {true, workers, 16};
+}
+
+// The value of option `name=` in options, or `fallback`.
+inline std::string option(const Options& options, const std::string& name, const std::string& fallback) {
+  for (const auto& o : options)
+    if (o.rfind(name + "=", 0) == 0) return o.substr(name.size() + 1);
+  return fallback;
+}
+
+// f(b0, b1) on plan.workers contiguous shares of [0, B): the first share on this thread, the others on
+// std::threads (they call no torch function; see small_gemm). An exception in any share is rethrown here.
+template <typename F> inline void run_shares(const Plan& plan, int64_t B, const F& f) {
+  const int64_t n = std::min<int64_t>(plan.workers, B);
+  if (n <= 1) return f(int64_t(0), B);
+  std::vector<std::thread> threads;
+  std::vector<std::exception_ptr> errors(n);
+  auto share = [&](int64_t k) {
+    try {
+      f(B * k / n, B * (k + 1) / n);
+    } catch (...) {
+      errors[k] = std::current_exception();
+    }
+  };
+  for (int64_t k = 1; k < n; ++k) threads.emplace_back(share, k);
+  share(0);
+  for (auto& th : threads) th.join();
+  for (auto& e : errors)
+    if (e) std::rethrow_exception(e);
+}
+
+// C (M, N) = A (M, K) @ Bm (K, N) + beta * C by the plan's gemm.
+template <typename T>
+inline void plan_gemm(const Plan& plan, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* Bm,
+                      int64_t ldb, T beta, T* C, int64_t ldc) {
+  if (plan.small) {
+    small_gemm(M, N, K, A, lda, Bm, ldb, beta, C, ldc);
+  } else {
+    gemm(M, N, K, A, lda, Bm, ldb, false, beta, C, ldc);
   }
 }
 
@@ -252,6 +377,40 @@ inline void recurrent_grad(const Loop<T>& L, const T* dG, int64_t ldg, const T* 
     RNNKIT_IVDEP
     for (int64_t j = 0; j < S0; ++j) g0[b * S0 + j] += (m ? m[j] : T(1)) * buf[b * S0 + j];
   });
+}
+
+// Rows [b0, b1) of step t's recurrent input (recurrent_input for a share of the rows): {pointer to row
+// b0, leading dimension}; with recurrent dropout, written into rows [b0, b1) of buf (B, S0).
+template <typename T>
+inline std::pair<const T*, int64_t> recurrent_input_rows(const Loop<T>& L, const State<T>& s, int64_t t, int64_t b0,
+                                                         int64_t b1, T* buf) {
+  if (!L.rec_mask) return {s.at(b0, t), L.Tn * s.S};
+  const int64_t S = s.S;
+  for (int64_t b = b0; b < b1; ++b) {
+    const T* h = s.at(b, t);
+    const T* m = L.rec_mask + b * S;
+    RNNKIT_IVDEP
+    for (int64_t j = 0; j < S; ++j) buf[b * S + j] = h[j] * m[j];
+  }
+  return {buf + b0 * S, S};
+}
+
+// recurrent_grad for rows [b0, b1) by the plan's gemm: g0 (B, S0) += rec_mask * dG (B, G) @ W (G, S0),
+// dG's row b0 at dG0 (rows ldg apart); buf (B, S0) is scratch.
+template <typename T>
+inline void recurrent_grad_rows(const Plan& plan, const Loop<T>& L, int64_t b0, int64_t b1, const T* dG0, int64_t ldg,
+                                const T* W, int64_t G, int64_t S0, T* g0, T* buf) {
+  const int64_t M = b1 - b0;
+  if (!L.rec_mask) {
+    plan_gemm(plan, M, S0, G, dG0, ldg, W, S0, T(1), g0 + b0 * S0, S0);
+    return;
+  }
+  plan_gemm(plan, M, S0, G, dG0, ldg, W, S0, T(0), buf + b0 * S0, S0);
+  for (int64_t b = b0; b < b1; ++b) {
+    const T* m = L.rec_mask + b * S0;
+    RNNKIT_IVDEP
+    for (int64_t j = 0; j < S0; ++j) g0[b * S0 + j] += m[j] * buf[b * S0 + j];
+  }
 }
 
 // The kernels, one family per file.
