@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import sys
 from dataclasses import asdict, dataclass, fields
+from itertools import chain
 from pathlib import Path
 
 import torch
@@ -28,7 +29,7 @@ from ..kernels import BACKENDS
 from ..train.config import PRECISIONS
 from ..train.dynamic import DynamicEvalConfig, dynamic_evaluate
 from ..train.optim import OPTIMIZERS, SCHEDULES
-from .options import RunOptions, check_declared, check_memory, check_out_dir, option, resume_options
+from .options import RunOptions, check_declared, check_fits, check_memory, check_out_dir, option, resume_options
 
 LN2 = math.log(2)
 WARMUP = 20   # default linear warmup updates
@@ -220,10 +221,14 @@ def run(o: Options) -> int:
 
 def build_model(config: CharLMConfig, batch_items: int = 1) -> CharLM:
     """The model, once its size is known to fit in memory (training ``batch_items`` characters at a time)."""
-    per_item = config.num_layers * config.hidden_size * 8 + 3 * config.vocab_size
-    check_memory(lambda: CharLM(config), batch_items * per_item,
+    check_memory(lambda: CharLM(config), activation_floats(config, batch_items),
                  "lower --hidden-size, --num-layers, --batch-size or --seq-len")
     return CharLM(config)
+
+
+def activation_floats(config: CharLMConfig, batch_items: int) -> int:
+    """The floats training keeps for the backward pass, ``batch_items`` characters at a time (an estimate)."""
+    return batch_items * (config.num_layers * config.hidden_size * 8 + 3 * config.vocab_size)
 
 
 def header_model(ck) -> tuple[CharLMConfig, Vocabulary]:
@@ -264,10 +269,21 @@ def load_model(path: str) -> tuple[CharLM, Vocabulary]:
     """The language model and vocabulary saved in a charlm checkpoint."""
     if not Path(path).is_file():
         raise UserError(f"checkpoint not found: {path}")
-    ck = load_checkpoint(path)
+    return checkpoint_model(load_checkpoint(path))
+
+
+def checkpoint_model(ck) -> tuple[CharLM, Vocabulary]:
+    """The language model and vocabulary of a loaded charlm checkpoint, built once: on the meta device (no
+    memory, no random initialisation to throw away), its size checked, then given the saved tensors."""
     config, vocab = header_model(ck)
-    model = build_model(config)
-    restore_model(model, ck)
+    with torch.device("meta"):
+        model = CharLM(config)
+    check_fits(sum(p.numel() for p in model.parameters()), activation_floats(config, 1),
+               "the checkpoint's model is too large for this machine")
+    restore_model(model, ck, assign=True)
+    left = [name for name, t in chain(model.named_parameters(), model.named_buffers()) if t.is_meta]
+    if left:   # a tensor the state dict does not hold (a non-persistent buffer) would have no values
+        raise RuntimeError(f"CharLM tensors {left[:3]} are not in its state dict: build it on the CPU")
     return model.eval(), vocab
 
 

@@ -289,6 +289,12 @@ def check_memory(make_model, activation_floats: int, hint: str) -> int:
     import torch
     with torch.device("meta"):
         n = sum(p.numel() for p in make_model().parameters())
+    return check_fits(n, activation_floats, hint)
+
+
+def check_fits(n: int, activation_floats: int, hint: str) -> int:
+    """``n`` (a parameter count) when training that many parameters and ``activation_floats`` fits in this
+    machine's memory (see check_memory), else UserError."""
     need = 4 * (4 * n + activation_floats)
     try:
         have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
