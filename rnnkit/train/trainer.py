@@ -154,7 +154,8 @@ class Trainer:
         self.monitor = c.monitor or ("val_loss" if val_data is not None else "loss")
         self.monitor_mode = check_mode(c.monitor_mode, self.monitor)
         if self.scheduler is None:
-            total = c.max_steps or (c.epochs * len(train_data) if hasattr(train_data, "__len__") else None)
+            lengths = [c.max_steps, c.epochs * len(train_data) if hasattr(train_data, "__len__") else None]
+            total = min((n for n in lengths if n is not None), default=None)   # the run ends at the first
             self.scheduler = make_scheduler(self.optimizer, c.schedule, warmup_steps=c.warmup_steps,
                                             step_size=c.step_size, gamma=c.gamma, total_steps=total,
                                             min_lr_ratio=c.min_lr_ratio, plateau_patience=c.plateau_patience,
@@ -483,16 +484,29 @@ class Trainer:
             raise UserError(f"checkpoint {path} has a malformed training state ({type(e).__name__}: "
                             f"{str(e)[:80]})") from None
 
+    def restore_schedule(self, state: dict, elapsed: float) -> None:
+        """The saved schedule at its saved step, on this run's length: its updates (a run resumed with more
+        epochs or max_steps anneals over all of them) and its time budget (none: the steps alone), the rate
+        of the next update included. So the rest of the run follows the schedule an uninterrupted run with
+        these options follows from the same step."""
+        factors = [f for f in getattr(self.scheduler, "lr_lambdas", ()) if isinstance(f, LRFactor)]
+        totals = [f.total for f in factors]
+        self.scheduler.load_state_dict(state)
+        if not factors:
+            return
+        minutes = self.config.max_minutes
+        for f, total in zip(factors, totals):
+            f.total, f.time_fraction = total, elapsed / (60 * minutes) if minutes else 0.0
+        for group, base, f in zip(self.optimizer.param_groups, self.scheduler.base_lrs, self.scheduler.lr_lambdas):
+            group["lr"] = base * f(self.scheduler.last_epoch)
+
     def restore_state(self, path, s: dict) -> None:
         if s["optimizer_type"] != type(self.optimizer).__name__:
             raise UserError(f"checkpoint {path} was trained with {s['optimizer_type']}, "
                             f"not {type(self.optimizer).__name__}")
         try:
             self.optimizer.load_state_dict(s["optimizer"])
-            totals = [f.total for f in getattr(self.scheduler, "lr_lambdas", ()) if isinstance(f, LRFactor)]
-            self.scheduler.load_state_dict(s["scheduler"])
-            for f, total in zip(getattr(self.scheduler, "lr_lambdas", ()), totals):
-                f.total = total   # this run's length: a run resumed with more epochs anneals over all of them
+            self.restore_schedule(s["scheduler"], s["elapsed"])
         except (ValueError, KeyError, RuntimeError) as e:
             raise UserError(f"checkpoint {path} does not match this optimizer or schedule: {e}") from None
         states = s["callbacks"] + [None] * len(self.callbacks)
