@@ -140,7 +140,8 @@ def train(argv: list[str]) -> int:
     from .train.distributed import agree, session
     with session():   # under torchrun: the process group (train/distributed.py); else nothing
         task, options = agree(lambda: parse_task(argv))   # every rank's options checked before any work
-        return task.run(options) or 0
+        from .tasks.contract import run_task
+        return run_task(task, options)   # under its --threads
     return 0   # a rank other than 0 whose part ended with fit
 
 

@@ -28,22 +28,20 @@ from ..train import StepOutput, Trainer, TrainConfig, load_checkpoint, restore_m
 from ..kernels import BACKENDS
 from ..train.config import PRECISIONS
 from ..train.dynamic import DynamicEvalConfig, dynamic_evaluate
-from ..train.optim import OPTIMIZERS, SCHEDULES
-from .options import RunOptions, check_declared, check_fits, check_memory, check_out_dir, option, resume_options
+from .contract import TrainOptions, shared
+from .options import check_declared, check_fits, check_memory, check_out_dir, option, resume_options
 
 LN2 = math.log(2)
 WARMUP = 20   # default linear warmup updates
 
 
 @dataclass
-class Options(RunOptions):
+class Options(TrainOptions):
     text: list[str] | None = option(None, "UTF-8 text files to learn (default: the Python documentation topics "
                                           "in the standard library)", "data", metavar="FILE")
     train: list[str] | None = option(None, "the same as --text (the name every task accepts)", "data", metavar="FILE")
-    valid: str | None = option(None, "a text to validate on (default: the last val_fraction of the text)", "data",
-                               metavar="FILE")
-    val_fraction: float = option(0.1, "the last part of the text held out for validation", "data",
-                                 bounds="(0, 0.5)")
+    valid: str | None = shared("valid", None, "a text to validate on (default: the last val_fraction of the text)")
+    val_fraction: float = shared("val_fraction", 0.1, "the last part of the text held out for validation")
     cell: str = option("gru", "recurrent cell", "model", choices=tuple(sorted(RNN_LAYERS)))
     hidden_size: int = option(512, "units per layer", "model", bounds="[1, 2**16]")
     num_layers: int = option(2, "stacked layers", "model", bounds="[1, 64]")
@@ -60,31 +58,26 @@ class Options(RunOptions):
                                       "size)", "model")
     backend: str = option("auto", "the recurrent layers' backend (auto: rnnkit's choice)", "model",
                           choices=("auto",) + BACKENDS)
-    minutes: float | None = option(10.0, "wall-clock budget for training (the schedule spans it)", "training",
-                                   bounds="(0, inf)", per_run=True)
-    epochs: int = option(1000, "passes over the text, if the budget lasts", "training", bounds="[1, 2**31]",
-                         per_run=True)
-    max_steps: int | None = option(None, "stop after this many updates", "training", bounds="[1, 2**62]",
-                                   per_run=True)
-    batch_size: int = option(64, "parallel streams per batch", "training", bounds="[1, 2**16]")
+    minutes: float | None = shared("minutes", 10.0)
+    epochs: int = shared("epochs", 1000, "passes over the text, if the budget lasts")
+    batch_size: int = shared("batch_size", 64, "parallel streams per batch")
     seq_len: int = option(100, "characters per chunk: truncated BPTT length (k1 = k2)", "training",
                           bounds="[1, 2**20]")
-    optimizer: str = option("adamw", "optimizer", "training", choices=tuple(sorted(OPTIMIZERS)))
-    lr: float = option(5e-3, "peak learning rate", "training", bounds="(0, inf)")
-    weight_decay: float = option(0.0, "decoupled weight decay (adamw)", "training", bounds="[0, inf)")
-    schedule: str = option("cosine", "learning-rate schedule (cosine spans --minutes when given)", "training",
-                           choices=SCHEDULES)
+    optimizer: str = shared("optimizer", "adamw")
+    lr: float = shared("lr", 5e-3)
+    weight_decay: float = shared("weight_decay", 0.0, "decoupled weight decay (adamw)")
+    schedule: str = shared("schedule", "cosine")
     warmup_steps: int | None = option(None, f"linear warmup updates (default: {WARMUP}; none with plateau)",
                                       "training", bounds="[0, 2**31]")
-    clip_norm: float = option(1.0, "clip the global gradient norm to this (0: off)", "training", bounds="[0, inf)")
+    clip_norm: float = shared("clip_norm", 1.0)
     precision: str = option("fp32", "training arithmetic: bf16 autocasts the matrix products (weights stay fp32; "
                                     "1.7x the updates per second on a CPU with AVX512-BF16 or AMX, slower without); "
                                     "auto: bf16 where the CPU has native bf16, else fp32", "training",
                             choices=("auto",) + PRECISIONS)
     eval_every: int | None = option(None, "also evaluate every N updates (default: once per epoch)", "training",
                                     bounds="[1, 2**31]", per_run=True)
-    seed: int = option(0, "random seed", "training", bounds="[0, 2**63)")
-    out: str = option("runs/charlm", "directory for checkpoints and history", "output", per_run=True)
+    seed: int = shared("seed", 0)
+    out: str = shared("out", "runs/charlm")
     tensorboard: str | None = option(None, "also write TensorBoard logs (losses, metrics, learning rate, gradient "
                                            "norm, history plot) to this directory", "output", metavar="DIR",
                                      per_run=True)

@@ -206,15 +206,16 @@ def parse_options(cls, argv: list[str], prog: str, description: str):
 
 @dataclass
 class RunOptions:
-    """The output options of a task whose runs can be resumed (adding, copy, charlm, seq2seq), declared once.
+    """The output options of every task, declared once (tasks/contract.py adds the training options).
 
-    A task's ``Options`` subclasses it, redeclares ``out`` for its own default directory, and calls
+    A task's ``Options`` gives ``out`` its own default directory (contract.shared), and calls
     ``super().__post_init__()`` first (which validates every declared option)."""
     out: str = option("runs/run", "directory for checkpoints and history", "output", per_run=True)
     resume: bool = option(False, "continue from OUT/last.safetensors (with the run's own options)", "output",
                           per_run=True)
     overwrite: bool = option(False, "replace the checkpoints of a previous run in OUT", "output", per_run=True)
-    quiet: bool = option(False, "no progress bar, only the results", "output", per_run=True)
+    quiet: bool = option(False, "no progress bar and no per-epoch lines, only the results", "output",
+                         per_run=True)
 
     def __post_init__(self):
         validate(self)
