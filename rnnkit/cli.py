@@ -182,7 +182,9 @@ def export(args) -> int:
     """``rnnkit export``: the checkpoint's CharLM as ONNX, its vocabulary and config in the metadata."""
     from .export import export_onnx, require_onnx
     from .tasks import charlm
+    from .tasks.options import check_out_file
     require_onnx()
+    check_out_file(args.out, (".onnx",), args.force)   # before the checkpoint is read
     model, vocab = charlm.load_model(args.checkpoint)
     path = export_onnx(model, args.out, step=args.step, overwrite=args.force,
                        metadata={"rnnkit.vocab": json.dumps(list(vocab.chars)),

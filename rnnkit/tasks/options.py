@@ -258,6 +258,23 @@ def out_dir_verdict(out: str, resume: bool, overwrite: bool) -> Path | None:
     return path / "last.safetensors" if resume else None
 
 
+def check_out_file(out, suffixes: tuple[str, ...], overwrite: bool, name: str = "--out",
+                   replace: str = "pass --overwrite") -> Path:
+    """The path of one output file (rnnkit visualize's page, rnnkit export's graph), refused before any work
+    (UserError): not ending in one of ``suffixes``, a directory, in a folder that does not exist, or an existing
+    file without ``overwrite``. ``name``: how the user gave it; ``replace``: how to allow replacing a file."""
+    path = Path(out)
+    if path.suffix.lower() not in suffixes:
+        raise UserError(f"{name} needs a path ending in {' or '.join(suffixes)}, got {out}")
+    if path.is_dir():
+        raise UserError(f"{name} {out} is a directory; name the {suffixes[0]} file to write")
+    if not path.parent.is_dir():
+        raise UserError(f"{name} {out}: the folder {path.parent} does not exist")
+    if path.exists() and not overwrite:
+        raise UserError(f"{out} exists; choose another {name} or {replace}")
+    return path
+
+
 def resume_options(options, stored: dict | None, where: str):
     """The options of a resumed run: the checkpoint's own (``stored``) for every option not declared
     ``per_run``; one the user set to another value is refused (UserError naming both values)."""
