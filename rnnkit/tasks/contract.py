@@ -6,8 +6,8 @@
     rnnkit predict --checkpoint CK [FILE|-]
 
 A task module (tasks/classify.py, tasks/tag.py) declares ``Options`` as a
-subclass of ``TaskOptions`` (the shared options below, its own added) and
-provides:
+subclass of ``TaskOptions`` (the shared options below, its own added; a shared
+option's default changed with ``shared``) and provides:
 
 * ``run(options)``: call ``start(options, name)`` first (it checks --out and, with
   --resume, returns the run's options and checkpoint), read the data (``--train``,
