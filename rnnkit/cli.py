@@ -140,7 +140,8 @@ def train(argv: list[str]) -> int:
     from .train.distributed import agree, session
     with session():   # under torchrun: the process group (train/distributed.py); else nothing
         task, options = agree(lambda: parse_task(argv))   # every rank's options checked before any work
-        return task.run(options) or 0
+        from .tasks.contract import run_task
+        return run_task(task, options)   # under its --threads
     return 0   # a rank other than 0 whose part ended with fit
 
 
@@ -181,7 +182,9 @@ def export(args) -> int:
     """``rnnkit export``: the checkpoint's CharLM as ONNX, its vocabulary and config in the metadata."""
     from .export import export_onnx, require_onnx
     from .tasks import charlm
+    from .tasks.options import check_out_file
     require_onnx()
+    check_out_file(args.out, (".onnx",), args.force)   # before the checkpoint is read
     model, vocab = charlm.load_model(args.checkpoint)
     path = export_onnx(model, args.out, step=args.step, overwrite=args.force,
                        metadata={"rnnkit.vocab": json.dumps(list(vocab.chars)),

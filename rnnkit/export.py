@@ -36,6 +36,7 @@ from .errors import UserError
 from .layers import RNN, Bidirectional, Recurrent, SequenceLayer, Stacked
 from .layers.wrappers import MERGE_MODES, split_state
 from .models.charlm import CharLM
+from .tasks.options import check_out_file
 
 INSTALL = 'ONNX export needs onnx, onnxruntime and onnxscript: pip install "rnnkit[export]"'
 
@@ -137,12 +138,7 @@ def check(model: nn.Module, path: Path, overwrite: bool, step: bool) -> Sequence
             layer.stream_cells()
         except ValueError as e:
             raise UserError(f"no step graph: {e}") from None
-    if path.suffix != ".onnx":
-        raise UserError(f"the output file should end in .onnx, got {str(path)!r}")
-    if not path.parent.is_dir():
-        raise UserError(f"the output directory {str(path.parent)!r} does not exist")
-    if path.exists() and not overwrite:
-        raise UserError(f"{str(path)!r} exists; choose another path or pass overwrite=True (--force)")
+    check_out_file(path, (".onnx",), overwrite, "path", "pass overwrite=True")
     return layer
 
 

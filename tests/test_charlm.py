@@ -171,3 +171,35 @@ def test_a_minute_of_training_reaches_the_entropy_of_held_out_text(tmp_path, cap
     assert result["loss"] < 1.05 * word_entropy_per_char(), result
     words = sample.split()[1:-1]   # the first and last may be cut
     assert sum(w in WORDS for w in words) >= 0.95 * len(words), sample
+
+
+def test_load_model_builds_the_model_once_with_the_saved_weights(tmp_path, monkeypatch):
+    """load_model builds the CharLM once (on the meta device) and gives it the saved tensors: no second build
+    with a random initialisation to throw away."""
+    from rnnkit.models import charlm as charlm_models
+    from rnnkit.train.checkpoint import save_checkpoint
+    torch.manual_seed(0)
+    vocab = Vocabulary.build("the cat sat on the mat\n")
+    saved = charlm_models.CharLM(charlm_models.CharLMConfig(len(vocab), "gru", hidden_size=12, num_layers=2,
+                                                            embedding_dim=6, tie_weights=True))
+    path = tmp_path / "lm.safetensors"
+    save_checkpoint(path, saved.state_dict(), config={"task": "charlm", "model": saved.config.to_dict(),
+                                                      "vocab": list(vocab.chars), "options": {}})
+    builds = []
+    init = charlm_models.CharLM.__init__
+
+    def counted(self, *args, **kwargs):
+        builds.append(1)
+        init(self, *args, **kwargs)
+    monkeypatch.setattr(charlm_models.CharLM, "__init__", counted)
+    model, loaded_vocab = charlm.load_model(str(path))
+    assert len(builds) == 1
+    assert loaded_vocab.chars == vocab.chars and not model.training
+    for (name, p), q in zip(model.state_dict().items(), saved.state_dict().values()):
+        assert p.device.type == "cpu" and torch.equal(p, q), name
+    assert model.head.weight is model.embed.weight   # still tied
+    ids = vocab.encode("the mat")[None]
+    with torch.no_grad():
+        torch.testing.assert_close(model(ids)[0], saved.eval()(ids)[0])
+    with torch.no_grad():
+        next(model.parameters()).add_(1.0)   # the weights are the model's own, writable

@@ -64,3 +64,13 @@ def test_torchrun_trains_a_classifier(tmp_path):
     assert r.returncode == 0, r.stderr
     assert r.stdout.count("accuracy") == 1 and "5 updates" in r.stdout
     assert (tmp_path / "run" / "best.safetensors").is_file()
+
+
+def test_an_error_every_rank_meets_in_the_task_is_printed_once(tmp_path):
+    """Every rank reads the same binary --text and fails inside the task, after the options and --out were agreed:
+    the ranks tell each other through the session's key-value store, and only the first to fail prints it."""
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"abc\x00def")
+    r = torchrun("charlm", "--text", str(bad), "--out", str(tmp_path / "run"), "--max-steps", "1", timeout=300)
+    errors = [line for line in r.stderr.splitlines() if line.startswith("rnnkit: error:")]
+    assert errors == [f"rnnkit: error: {bad} looks binary (it contains NUL bytes); expected UTF-8 text"], r.stderr

@@ -179,3 +179,24 @@ def test_cli_export_of_charlm_generates_the_same_greedy_text(cell, tmp_path, cap
     capsys.readouterr()
     assert main(["export", "--checkpoint", ck, "--out", str(tmp_path / "lm.onnx")]) == 2   # no silent overwrite
     assert "exists" in capsys.readouterr().err
+
+
+def test_cli_checks_the_output_file_as_visualize_does_before_reading_the_checkpoint(tmp_path, capsys, monkeypatch):
+    """One check for an output file (tasks/options.check_out_file): the same faults, the same one line and exit 2
+    in rnnkit export and rnnkit visualize; export checks --out before it reads the checkpoint."""
+    from helpers import error_of
+    from rnnkit.tasks import charlm
+    monkeypatch.setattr(charlm, "load_model", lambda path: pytest.fail("the checkpoint was read before --out"))
+    ck = str(tmp_path / "lm.safetensors")   # never read
+    (tmp_path / "dir.onnx").mkdir()
+    (tmp_path / "dir.html").mkdir()
+    (tmp_path / "old.onnx").write_text("keep me")
+    (tmp_path / "old.html").write_text("keep me")
+    for name, flags in (("dir", ["--overwrite"]), ("no/page", []), ("page.txt", []), ("old", [])):
+        out = str(tmp_path / name)
+        onnx_line = error_of(capsys, ["export", "--checkpoint", ck, "--out", out + ".onnx" * ("." not in name),
+                                      *flags])
+        html_line = error_of(capsys, ["visualize", "--checkpoint", ck, "--out", out + ".html" * ("." not in name),
+                                      *flags])
+        assert onnx_line.replace(".onnx", ".html") == html_line.replace(".html or .htm", ".html")
+    assert (tmp_path / "old.onnx").read_text() == "keep me" and (tmp_path / "dir.onnx").is_dir()

@@ -453,3 +453,49 @@ def test_resume_with_more_epochs_anneals_over_the_new_length(tmp_path):
     assert resumed.scheduler.lr_lambdas[0].total == 4 * per_epoch
     epoch3 = next(r for r in resumed.history.rows if r["epoch"] == 3)
     assert epoch3["lr"] == pytest.approx(1e-2 * 0.5 * (1 + math.cos(math.pi * 0.75)), rel=0.05)
+
+
+class Rates:
+    """The learning rate of every update."""
+
+    def __init__(self):
+        self.lrs = []
+
+    def on_step_end(self, trainer, loss):
+        self.lrs.append(trainer.optimizer.param_groups[0]["lr"])
+
+
+COSINE = dict(epochs=3, seed=5, verbose=0, schedule="cosine", warmup_steps=2, lr=1e-2, min_lr_ratio=0.1)
+
+
+def test_a_run_stopped_by_max_steps_resumes_on_the_uninterrupted_schedule(tmp_path):
+    """The first part annealed over its own max_steps (the length it was given); resumed without it, every
+    update from the stop on, the first one included, has the rate of the run that was never stopped."""
+    full = Rates()
+    run(TrainConfig(out_dir=str(tmp_path / "full"), **COSINE), callbacks=[full])
+    first = run(TrainConfig(out_dir=str(tmp_path / "cut"), max_steps=7, **COSINE))
+    assert first.global_step == 7 and first.scheduler.lr_lambdas[0].total == 7
+    rest = Rates()
+    run(TrainConfig(out_dir=str(tmp_path / "cut"), **COSINE), resume=str(tmp_path / "cut" / "last.safetensors"),
+        callbacks=[rest])
+    assert len(rest.lrs) == len(full.lrs) - 7 and rest.lrs == pytest.approx(full.lrs[7:], rel=1e-12)
+
+
+def test_a_run_stopped_by_its_time_budget_resumes_without_one_on_the_step_schedule(tmp_path):
+    """The spent budget's share is not carried into a run without a budget (it would hold the rate at the
+    floor for ever)."""
+    full = Rates()
+    run(TrainConfig(out_dir=str(tmp_path / "full"), **COSINE), callbacks=[full])
+    first = run(TrainConfig(out_dir=str(tmp_path / "cut"), max_minutes=1e-9, **COSINE))
+    assert first.stop_reason.startswith("time is up") and first.global_step == 1
+    rest = Rates()
+    run(TrainConfig(out_dir=str(tmp_path / "cut"), **COSINE), resume=str(tmp_path / "cut" / "last.safetensors"),
+        callbacks=[rest])
+    assert rest.lrs == pytest.approx(full.lrs[1:], rel=1e-12)
+
+
+def test_cosine_spans_the_epochs_when_max_steps_lies_beyond_them():
+    """The run ends at whichever of epochs and max_steps comes first, and the cosine with it."""
+    ends = run(TrainConfig(max_steps=10**6, **COSINE))
+    assert ends.scheduler.lr_lambdas[0].total == len(ends.losses)
+    assert ends.optimizer.param_groups[0]["lr"] == pytest.approx(1e-3)   # lr * min_lr_ratio at the last update

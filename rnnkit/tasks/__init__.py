@@ -2,9 +2,12 @@
 
 A task is a module with
 * a docstring (its first line is the summary in ``rnnkit train --help``),
-* ``Options``: a dataclass of fields made with ``options.option(default, help, group, choices=,
-  bounds=, per_run=)``; its ``__post_init__`` calls ``options.validate(self)`` (types, choices, ranges,
-  finiteness, in one place) and then checks what involves several options (raise UserError),
+* ``Options``: a dataclass subclassing ``contract.TrainOptions`` (or ``contract.TaskOptions``), whose
+  training and output options are declared once there (a task changes a default with
+  ``contract.shared(name, default)``), plus its own fields made with ``options.option(default, help,
+  group, choices=, bounds=, per_run=)``; its ``__post_init__`` calls ``super().__post_init__()``
+  (``options.validate``: types, choices, ranges, finiteness, in one place) and then checks what involves
+  several options (raise UserError),
 * ``run(options) -> int | None``: train and report; the return value is the exit status. Before any
   work it calls ``options.check_out_dir(out, resume, overwrite)``; when resuming, it checks the
   checkpoint's header with ``options.check_declared`` and takes the run's own options with

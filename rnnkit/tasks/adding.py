@@ -16,32 +16,27 @@ import torch.nn.functional as F
 from ..errors import UserError
 from ..models.regressor import CELLS, RegressorConfig, SequenceRegressor
 from ..train import StepOutput, TensorBatches, Trainer, TrainConfig, load_checkpoint, seed_everything
-from ..train.optim import OPTIMIZERS, SCHEDULES
-from .options import RunOptions, check_declared, check_memory, check_out_dir, option, resume_options
+from .contract import TrainOptions, shared
+from .options import check_declared, check_memory, check_out_dir, option, resume_options
 
 BASELINE_MSE = 1 / 6   # Var(u1 + u2) for two independent U(0, 1) values
 
 
 @dataclass
-class Options(RunOptions):
+class Options(TrainOptions):
     seq_len: int = option(50, "time steps per sequence", "data", bounds="[2, 2**20]")
     train_size: int = option(10000, "training sequences (generated)", "data", bounds="[1, 2**31]")
     val_size: int = option(1000, "validation sequences (generated)", "data", bounds="[1, 2**31]")
     cell: str = option("lstm", "recurrent cell", "model", choices=tuple(sorted(CELLS)))
     hidden_size: int = option(64, "units per layer", "model", bounds="[1, 2**16]")
     num_layers: int = option(1, "stacked layers", "model", bounds="[1, 64]")
-    epochs: int = option(10, "passes over the training data", "training", bounds="[1, 2**31]", per_run=True)
-    minutes: float | None = option(None, "wall-clock budget; stop, evaluate and save when it is spent", "training",
-                                   bounds="(0, inf)", per_run=True)
-    batch_size: int = option(50, "sequences per batch", "training", bounds="[1, 2**16]")
-    optimizer: str = option("adam", "optimizer", "training", choices=tuple(sorted(OPTIMIZERS)))
-    lr: float = option(0.01, "learning rate", "training", bounds="(0, inf)")
-    schedule: str = option("none", "learning-rate schedule", "training", choices=SCHEDULES)
-    clip_norm: float = option(1.0, "clip the global gradient norm to this (0: off)", "training", bounds="[0, inf)")
-    max_steps: int | None = option(None, "stop after this many updates", "training", bounds="[1, 2**62]",
-                                   per_run=True)
-    seed: int = option(0, "random seed for data, weights and order", "training", bounds="[0, 2**63)")
-    out: str = option("runs/adding", "directory for checkpoints and history", "output", per_run=True)
+    epochs: int = shared("epochs", 10)
+    minutes: float | None = shared("minutes", None)
+    batch_size: int = shared("batch_size", 50, "sequences per batch")
+    lr: float = shared("lr", 0.01)
+    schedule: str = shared("schedule", "none")
+    clip_norm: float = shared("clip_norm", 1.0)
+    out: str = shared("out", "runs/adding")
     tensorboard: str | None = option(None, "also write TensorBoard logs (losses, metrics, learning rate, gradient "
                                            "norm, history plot) to this directory", "output", metavar="DIR",
                                      per_run=True)

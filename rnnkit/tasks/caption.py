@@ -44,10 +44,10 @@ from .options import option
 
 @dataclass
 class Options(contract.TaskOptions):
-    train: str | None = option(None, "captions CSV in the Flickr8k form: image,caption (default: the built-in "
-                                     "generated scenes)", "data", metavar="FILE")
-    valid: str | None = option(None, "validation captions CSV (default: a seeded val_fraction of the training "
-                                     "images)", "data", metavar="FILE")
+    train: str | None = contract.shared("train", None, "captions CSV in the Flickr8k form: image,caption (default: "
+                                        "the built-in generated scenes)")
+    valid: str | None = contract.shared("valid", None, "validation captions CSV (default: a seeded val_fraction of "
+                                        "the training images)")
     images: str | None = option(None, "folder of the images named in the CSVs (default: the CSV's folder, or its "
                                       "Images/ subfolder)", "data", metavar="DIR")
     image_size: int = option(64, "images are resized to this many pixels a side", "data")
@@ -73,16 +73,16 @@ class Options(contract.TaskOptions):
     embedding_dim: int = option(64, "word embedding size", "model")
     memory_size: int = option(128, "width of each image region's vector", "model")
     dropout: float = option(0.0, "dropout on embeddings, the state map and before the output", "model")
-    minutes: float | None = option(10.0, "wall-clock budget for training (the schedule spans it)", "training")
-    epochs: int = option(50, "passes over the training captions, if the budget lasts", "training")
-    batch_size: int = option(32, "images per batch, each with all its captions (the encoder runs once per image)",
-                             "training")
-    threads: int = option(1, "torch threads for training: one ran faster than two on the shared 2-core machine "
-                             "(benchmarks/caption.md)", "training", bounds="[1, 1024]")
+    minutes: float | None = contract.shared("minutes", 10.0)
+    epochs: int = contract.shared("epochs", 50, "passes over the training captions, if the budget lasts")
+    batch_size: int = contract.shared("batch_size", 32, "images per batch, each with all its captions (the encoder "
+                                      "runs once per image)")
+    threads: int | None = contract.shared("threads", 1, "torch threads for training: one ran faster than two on the "
+                                          "shared 2-core machine (benchmarks/caption.md)")
     eval_every: int | None = option(None, "also validate every N updates (default: once per epoch)", "training",
                                     bounds="[1, 2**31]")
     beam: int = option(1, "beam width of the final test decoding (1: greedy)", "output")
-    out: str = option("runs/caption", "directory for checkpoints, history and test.json", "output")
+    out: str = contract.shared("out", "runs/caption", "directory for checkpoints, history and test.json")
 
     def __post_init__(self):
         super().__post_init__()
@@ -239,11 +239,6 @@ def make_step(model: Captioner, cap: Captions, timer: dict):
 
 
 def run(o: Options) -> int:
-    with contract.torch_threads(o.threads):
-        return train_and_report(o)
-
-
-def train_and_report(o: Options) -> int:
     contract.start(o)   # --out checked before any work, then seeded
     sets, source = load_data(o)
     cap = Captions.build(sets["train"], o.min_count)
@@ -274,7 +269,7 @@ def train_and_report(o: Options) -> int:
     result = {"source": source, "best_step": best["step"], "updates": trainer.global_step,
               "train_minutes": round(trainer.elapsed / 60, 3),
               "train_images_per_s": round(timer["images"] / train_seconds, 1),
-              "train_captions_per_s": round(timer["captions"] / train_seconds, 1), "threads": o.threads,
+              "train_captions_per_s": round(timer["captions"] / train_seconds, 1), "threads": torch.get_num_threads(),
               "options": asdict(o)}
     for name in ("valid", "test", "unseen"):
         if name in sets:

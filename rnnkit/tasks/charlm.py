@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import sys
 from dataclasses import asdict, dataclass, fields
+from itertools import chain
 from pathlib import Path
 
 import torch
@@ -27,22 +28,20 @@ from ..train import StepOutput, Trainer, TrainConfig, load_checkpoint, restore_m
 from ..kernels import BACKENDS
 from ..train.config import PRECISIONS
 from ..train.dynamic import DynamicEvalConfig, dynamic_evaluate
-from ..train.optim import OPTIMIZERS, SCHEDULES
-from .options import RunOptions, check_declared, check_memory, check_out_dir, option, resume_options
+from .contract import TrainOptions, shared
+from .options import check_declared, check_fits, check_memory, check_out_dir, option, resume_options
 
 LN2 = math.log(2)
 WARMUP = 20   # default linear warmup updates
 
 
 @dataclass
-class Options(RunOptions):
+class Options(TrainOptions):
     text: list[str] | None = option(None, "UTF-8 text files to learn (default: the Python documentation topics "
                                           "in the standard library)", "data", metavar="FILE")
     train: list[str] | None = option(None, "the same as --text (the name every task accepts)", "data", metavar="FILE")
-    valid: str | None = option(None, "a text to validate on (default: the last val_fraction of the text)", "data",
-                               metavar="FILE")
-    val_fraction: float = option(0.1, "the last part of the text held out for validation", "data",
-                                 bounds="(0, 0.5)")
+    valid: str | None = shared("valid", None, "a text to validate on (default: the last val_fraction of the text)")
+    val_fraction: float = shared("val_fraction", 0.1, "the last part of the text held out for validation")
     cell: str = option("lstm", "recurrent cell", "model", choices=tuple(sorted(RNN_LAYERS)))
     hidden_size: int = option(512, "units per layer", "model", bounds="[1, 2**16]")
     num_layers: int = option(2, "stacked layers", "model", bounds="[1, 64]")
@@ -59,31 +58,26 @@ class Options(RunOptions):
                                       "size)", "model")
     backend: str = option("auto", "the recurrent layers' backend (auto: rnnkit's choice)", "model",
                           choices=("auto",) + BACKENDS)
-    minutes: float | None = option(10.0, "wall-clock budget for training (the schedule spans it)", "training",
-                                   bounds="(0, inf)", per_run=True)
-    epochs: int = option(1000, "passes over the text, if the budget lasts", "training", bounds="[1, 2**31]",
-                         per_run=True)
-    max_steps: int | None = option(None, "stop after this many updates", "training", bounds="[1, 2**62]",
-                                   per_run=True)
-    batch_size: int = option(64, "parallel streams per batch", "training", bounds="[1, 2**16]")
+    minutes: float | None = shared("minutes", 10.0)
+    epochs: int = shared("epochs", 1000, "passes over the text, if the budget lasts")
+    batch_size: int = shared("batch_size", 64, "parallel streams per batch")
     seq_len: int = option(100, "characters per chunk: truncated BPTT length (k1 = k2)", "training",
                           bounds="[1, 2**20]")
-    optimizer: str = option("adamw", "optimizer", "training", choices=tuple(sorted(OPTIMIZERS)))
-    lr: float = option(5e-3, "peak learning rate", "training", bounds="(0, inf)")
-    weight_decay: float = option(0.0, "decoupled weight decay (adamw)", "training", bounds="[0, inf)")
-    schedule: str = option("cosine", "learning-rate schedule (cosine spans --minutes when given)", "training",
-                           choices=SCHEDULES)
+    optimizer: str = shared("optimizer", "adamw")
+    lr: float = shared("lr", 5e-3)
+    weight_decay: float = shared("weight_decay", 0.0, "decoupled weight decay (adamw)")
+    schedule: str = shared("schedule", "cosine")
     warmup_steps: int | None = option(None, f"linear warmup updates (default: {WARMUP}; none with plateau)",
                                       "training", bounds="[0, 2**31]")
-    clip_norm: float = option(1.0, "clip the global gradient norm to this (0: off)", "training", bounds="[0, inf)")
+    clip_norm: float = shared("clip_norm", 1.0)
     precision: str = option("fp32", "training arithmetic: bf16 autocasts the matrix products (weights stay fp32; "
                                     "1.7x the updates per second on a CPU with AVX512-BF16 or AMX, slower without); "
                                     "auto: bf16 where the CPU has native bf16, else fp32", "training",
                             choices=("auto",) + PRECISIONS)
     eval_every: int | None = option(None, "also evaluate every N updates (default: once per epoch)", "training",
                                     bounds="[1, 2**31]", per_run=True)
-    seed: int = option(0, "random seed", "training", bounds="[0, 2**63)")
-    out: str = option("runs/charlm", "directory for checkpoints and history", "output", per_run=True)
+    seed: int = shared("seed", 0)
+    out: str = shared("out", "runs/charlm")
     tensorboard: str | None = option(None, "also write TensorBoard logs (losses, metrics, learning rate, gradient "
                                            "norm, history plot) to this directory", "output", metavar="DIR",
                                      per_run=True)
@@ -220,10 +214,14 @@ def run(o: Options) -> int:
 
 def build_model(config: CharLMConfig, batch_items: int = 1) -> CharLM:
     """The model, once its size is known to fit in memory (training ``batch_items`` characters at a time)."""
-    per_item = config.num_layers * config.hidden_size * 8 + 3 * config.vocab_size
-    check_memory(lambda: CharLM(config), batch_items * per_item,
+    check_memory(lambda: CharLM(config), activation_floats(config, batch_items),
                  "lower --hidden-size, --num-layers, --batch-size or --seq-len")
     return CharLM(config)
+
+
+def activation_floats(config: CharLMConfig, batch_items: int) -> int:
+    """The floats training keeps for the backward pass, ``batch_items`` characters at a time (an estimate)."""
+    return batch_items * (config.num_layers * config.hidden_size * 8 + 3 * config.vocab_size)
 
 
 def header_model(ck) -> tuple[CharLMConfig, Vocabulary]:
@@ -264,10 +262,21 @@ def load_model(path: str) -> tuple[CharLM, Vocabulary]:
     """The language model and vocabulary saved in a charlm checkpoint."""
     if not Path(path).is_file():
         raise UserError(f"checkpoint not found: {path}")
-    ck = load_checkpoint(path)
+    return checkpoint_model(load_checkpoint(path))
+
+
+def checkpoint_model(ck) -> tuple[CharLM, Vocabulary]:
+    """The language model and vocabulary of a loaded charlm checkpoint, built once: on the meta device (no
+    memory, no random initialisation to throw away), its size checked, then given the saved tensors."""
     config, vocab = header_model(ck)
-    model = build_model(config)
-    restore_model(model, ck)
+    with torch.device("meta"):
+        model = CharLM(config)
+    check_fits(sum(p.numel() for p in model.parameters()), activation_floats(config, 1),
+               "the checkpoint's model is too large for this machine")
+    restore_model(model, ck, assign=True)
+    left = [name for name, t in chain(model.named_parameters(), model.named_buffers()) if t.is_meta]
+    if left:   # a tensor the state dict does not hold (a non-persistent buffer) would have no values
+        raise RuntimeError(f"CharLM tensors {left[:3]} are not in its state dict: build it on the CPU")
     return model.eval(), vocab
 
 

@@ -52,10 +52,8 @@ class Options(contract.TaskOptions):
     dropout: float = option(0.3, "dropout on embeddings, between layers and before the output", "model")
     word_dropout: float = option(0.0, "in training, replace a token by the unknown token with this probability, "
                                       "so the model learns what to make of unknown words", "model")
-    patience: int | None = option(3, "stop after this many epochs without a better validation accuracy",
-                                  "training")
-    out: str = option("runs/classify", "directory for checkpoints, history and figures", "output",
-                      per_run=True)
+    patience: int | None = contract.shared("patience", 3)
+    out: str = contract.shared("out", "runs/classify", "directory for checkpoints, history and figures")
 
     def __post_init__(self):
         super().__post_init__()

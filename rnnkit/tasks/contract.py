@@ -6,8 +6,8 @@
     rnnkit predict --checkpoint CK [FILE|-]
 
 A task module (tasks/classify.py, tasks/tag.py) declares ``Options`` as a
-subclass of ``TaskOptions`` (the shared options below, its own added) and
-provides:
+subclass of ``TaskOptions`` (the shared options below, its own added; a shared
+option's default changed with ``shared``) and provides:
 
 * ``run(options)``: call ``start(options, name)`` first (it checks --out and, with
   --resume, returns the run's options and checkpoint), read the data (``--train``,
@@ -30,7 +30,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -43,15 +43,10 @@ from .options import RunOptions, check_out_dir, option, resume_options
 
 
 @dataclass
-class TaskOptions(RunOptions):
-    """The options every task shares (a task redeclares a field to change its default); --resume and
-    --overwrite come from RunOptions."""
-    train: str | None = option(None, "labelled training file (default: the task's built-in data)", "data",
-                               metavar="FILE")
-    valid: str | None = option(None, "labelled validation file (default: a seeded val_fraction of --train)",
-                               "data", metavar="FILE")
-    val_fraction: float = option(0.1, "share of the training data held out for validation when there is "
-                                      "no --valid", "data", bounds="(0, 0.5)")
+class TrainOptions(RunOptions):
+    """The training options every task has, declared once: help, type, range and per_run. A task subclasses it
+    (or TaskOptions) and changes an option's default with ``shared(name, default)``; --out, --resume,
+    --overwrite and --quiet come from RunOptions."""
     minutes: float | None = option(10.0, "wall-clock budget for training (the schedule spans it)", "training",
                                    bounds="(0, 1e7]", per_run=True)
     epochs: int = option(20, "passes over the training data, if the budget lasts", "training", bounds="[1, 2**31]",
@@ -61,15 +56,27 @@ class TaskOptions(RunOptions):
     batch_size: int = option(32, "examples per batch", "training", bounds="[1, 2**20]")
     optimizer: str = option("adam", "optimizer", "training", choices=tuple(sorted(OPTIMIZERS)))
     lr: float = option(2e-3, "peak learning rate", "training", bounds="(0, inf)")
-    weight_decay: float = option(0.0, "weight decay", "training", bounds="[0, inf)")
     schedule: str = option("cosine", "learning-rate schedule (cosine spans --minutes when given)", "training",
                            choices=SCHEDULES)
     clip_norm: float = option(5.0, "clip the global gradient norm to this (0: off)", "training", bounds="[0, inf)")
+    seed: int = option(0, "random seed for the data, the weights and the order", "training", bounds="[0, 2**63)")
+    threads: int | None = option(None, "torch threads for training (default: torch's own number)", "training",
+                                 bounds="[1, 1024]", per_run=True)
+
+
+@dataclass
+class TaskOptions(TrainOptions):
+    """The options every supervised task shares (a task changes a default with ``shared``): the training
+    options, its data files and the held-out part, weight decay and early stopping."""
+    train: str | None = option(None, "labelled training file (default: the task's built-in data)", "data",
+                               metavar="FILE")
+    valid: str | None = option(None, "labelled validation file (default: a seeded val_fraction of --train)",
+                               "data", metavar="FILE")
+    val_fraction: float = option(0.1, "share of the training data held out for validation when there is "
+                                      "no --valid", "data", bounds="(0, 0.5)")
+    weight_decay: float = option(0.0, "weight decay", "training", bounds="[0, inf)")
     patience: int | None = option(None, "stop after this many epochs without a better validation accuracy",
                                   "training", bounds="[1, 2**31]")
-    seed: int = option(0, "random seed for the split, the weights and the order", "training", bounds="[0, 2**63)")
-    out: str = option("runs/task", "directory for checkpoints, history and figures", "output", per_run=True)
-    quiet: bool = option(False, "no progress bar and no per-epoch lines, only the results", "output", per_run=True)
 
     def __post_init__(self):
         super().__post_init__()   # types, choices, ranges, finiteness; --resume with --overwrite: tasks/options.py
@@ -78,6 +85,17 @@ class TaskOptions(RunOptions):
             if path is not None and path != "-" and not Path(path).is_file():
                 raise UserError(f"--{name} file not found: {path}" if not Path(path).exists()
                                 else f"--{name} {path} is not a file")
+
+
+SHARED = {f.name: f for f in fields(TaskOptions)}   # every shared declaration, by name
+
+
+def shared(name: str, default, help: str | None = None):
+    """The shared option ``name`` (TaskOptions and its bases) with this task's ``default``: its type, range,
+    choices, group and per_run stay the one declaration's. ``help``: only where the option means something
+    of this task's own (what one item of a batch is, what the output directory holds)."""
+    declared = SHARED[name]
+    return field(default=default, metadata={**declared.metadata, "help": help or declared.metadata["help"]})
 
 
 def start(o: TaskOptions, task: str | None = None):
@@ -102,9 +120,19 @@ def start(o: TaskOptions, task: str | None = None):
     return o, ck
 
 
+def run_task(task, o: TrainOptions) -> int:
+    """``task.run(o)`` under its --threads; the exit status."""
+    with torch_threads(o.threads):
+        return task.run(o) or 0
+
+
 @contextlib.contextmanager
-def torch_threads(n: int):
-    """torch's intra-op threads set to ``n`` for a run (a task's --threads), restored after it."""
+def torch_threads(n: int | None):
+    """torch's intra-op threads set to ``n`` for a run (a task's --threads), restored after it; None: torch's
+    own number, left alone."""
+    if n is None:
+        yield
+        return
     before = torch.get_num_threads()
     torch.set_num_threads(n)
     try:

@@ -18,12 +18,12 @@ import torch.nn.functional as F
 
 from ..models.copier import CELLS, Copier, CopierConfig
 from ..train import StepOutput, TensorBatches, Trainer, TrainConfig, load_checkpoint, seed_everything
-from ..train.optim import OPTIMIZERS, SCHEDULES
-from .options import RunOptions, check_memory, check_out_dir, option, resume_options
+from .contract import TrainOptions, shared
+from .options import check_memory, check_out_dir, option, resume_options
 
 
 @dataclass
-class Options(RunOptions):
+class Options(TrainOptions):
     delay: int = option(100, "T: steps between the last symbol and the delimiter, plus one", "data",
                         bounds="[1, 2**20]")
     length: int = option(10, "symbols to remember and copy", "data", bounds="[1, 2**16]")
@@ -33,20 +33,15 @@ class Options(RunOptions):
     cell: str = option("lstm", "recurrent cell", "model", choices=tuple(sorted(CELLS)))
     hidden_size: int = option(64, "units per layer", "model", bounds="[1, 2**16]")
     num_layers: int = option(1, "stacked layers", "model", bounds="[1, 64]")
-    epochs: int = option(10, "passes over the training data", "training", bounds="[1, 2**31]", per_run=True)
-    minutes: float | None = option(None, "wall-clock budget; stop, evaluate and save when it is spent", "training",
-                                   bounds="(0, 1e7]", per_run=True)
-    batch_size: int = option(50, "sequences per batch", "training", bounds="[1, 2**20]")
-    optimizer: str = option("adam", "optimizer", "training", choices=tuple(sorted(OPTIMIZERS)))
-    lr: float = option(0.001, "learning rate", "training", bounds="(0, inf)")
-    schedule: str = option("none", "learning-rate schedule", "training", choices=SCHEDULES)
-    clip_norm: float = option(1.0, "clip the global gradient norm to this (0: off)", "training", bounds="[0, inf)")
-    max_steps: int | None = option(None, "stop after this many updates", "training", bounds="[1, 2**62]",
-                                   per_run=True)
-    seed: int = option(0, "random seed for data, weights and order", "training", bounds="[0, 2**63)")
+    epochs: int = shared("epochs", 10)
+    minutes: float | None = shared("minutes", None)
+    batch_size: int = shared("batch_size", 50, "sequences per batch")
+    lr: float = shared("lr", 0.001)
+    schedule: str = shared("schedule", "none")
+    clip_norm: float = shared("clip_norm", 1.0)
     log_grad_norms: bool = option(False, "add per-layer gradient norms and the clipped fraction to the history",
                                   "output", per_run=True)
-    out: str = option("runs/copy", "directory for checkpoints and history", "output", per_run=True)
+    out: str = shared("out", "runs/copy")
 
     def __post_init__(self):
         super().__post_init__()   # validates every declared option (tasks/options.py)

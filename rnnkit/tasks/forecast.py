@@ -27,7 +27,6 @@ from ..models.baselines import BASELINES, make_baselines, one_blas_thread
 from ..models.forecaster import CELLS, DECODERS, Forecaster, ForecasterConfig, pinball_loss
 from ..train import (StepOutput, TensorBatches, Trainer, TrainConfig, load_checkpoint, restore_model, save_checkpoint)
 from ..train.forecast_metrics import mase_scale, scores
-from ..train.optim import SCHEDULES
 from . import contract, forecast_report
 from .forecast_report import Evaluation
 from .options import option
@@ -39,12 +38,11 @@ DATA_KEYS = ("name", "columns", "time_column", "freq", "season", "lookback", "ho
 
 @dataclass
 class Options(contract.TaskOptions):
-    train: str | None = option(None, "CSV file: a time column and value columns; the whole series, split in time "
-                                     "order into training, validation and test (default: --dataset)", "data",
-                               metavar="FILE")
-    valid: str | None = option(None, "not used: forecast splits one series in time order", "data", metavar="FILE")
-    val_fraction: float = option(0.1, "the part before the test part, for choosing the best epoch and "
-                                      "calibrating the interval", "data")
+    train: str | None = contract.shared("train", None, "CSV file: a time column and value columns; the whole series, "
+                                        "split in time order into training, validation and test (default: --dataset)")
+    valid: str | None = contract.shared("valid", None, "not used: forecast splits one series in time order")
+    val_fraction: float = contract.shared("val_fraction", 0.1, "the part before the test part, for choosing the best "
+                                          "epoch and calibrating the interval")
     dataset: str = option("co2", "built-in series (no download): " + dataset_help(), "data", choices=tuple(DATASETS))
     target: str | None = option(None, "the column to forecast (default: the only value column)", "data")
     covariates: list[str] | None = option(None, "more columns the RNN reads (their past only)", "data",
@@ -71,16 +69,16 @@ class Options(contract.TaskOptions):
                                   "before the test part", "model", metavar="NAME")
     quantiles: bool = option(True, "predict the 10th, 50th and 90th percentiles (pinball loss): an 80 per cent "
                                    "interval", "model")
-    minutes: float | None = option(3.0, "wall-clock budget for training", "training")
-    epochs: int = option(300, "passes over the training windows, if the budget lasts", "training")
-    patience: int | None = option(40, "stop after this many epochs without a better validation loss", "training")
-    lr: float = option(3e-3, "learning rate", "training")
-    schedule: str = option("none", "learning-rate schedule (cosine spans --minutes when given)", "training",
-                           choices=SCHEDULES)
-    clip_norm: float = option(1.0, "clip the global gradient norm to this (0: off)", "training")
-    threads: int = option(1, "torch threads for training: a model this small runs fastest on one (measured 11x "
-                             "faster than two on a busy 2-core machine)", "training")
-    out: str = option("runs/forecast", "directory for the checkpoint, the table and the plot", "output")
+    minutes: float | None = contract.shared("minutes", 3.0)
+    epochs: int = contract.shared("epochs", 300, "passes over the training windows, if the budget lasts")
+    patience: int | None = contract.shared("patience", 40, "stop after this many epochs without a better "
+                                           "validation loss")
+    lr: float = contract.shared("lr", 3e-3)
+    schedule: str = contract.shared("schedule", "none")
+    clip_norm: float = contract.shared("clip_norm", 1.0)
+    threads: int | None = contract.shared("threads", 1, "torch threads for training: a model this small runs "
+                                          "fastest on one (measured 11x faster than two on a busy 2-core machine)")
+    out: str = contract.shared("out", "runs/forecast", "directory for the checkpoint, the table and the plot")
     plot: bool = option(True, "write OUT/forecast.png (needs matplotlib)", "output")
 
     def __post_init__(self):
@@ -88,7 +86,7 @@ class Options(contract.TaskOptions):
         if self.valid is not None:
             raise UserError("forecast splits one series in time order (--val-fraction, --test-fraction); "
                             "it takes no --valid file")
-        for name in ("horizon", "hidden_size", "num_layers", "threads"):
+        for name in ("horizon", "hidden_size", "num_layers"):
             if getattr(self, name) < 1:
                 raise UserError(f"option {name} must be a positive integer, got {getattr(self, name)}")
         for name in ("lookback", "season", "max_gap"):
@@ -121,11 +119,6 @@ def default_lookback(season: int, horizon: int) -> int:
 
 
 def run(o: Options) -> int:
-    with contract.torch_threads(o.threads):
-        return train_and_report(o)
-
-
-def train_and_report(o: Options) -> int:
     need_pandas(), need_statsmodels()
     out = Path(o.out)
     if o.plot:

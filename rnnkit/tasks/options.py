@@ -206,15 +206,16 @@ def parse_options(cls, argv: list[str], prog: str, description: str):
 
 @dataclass
 class RunOptions:
-    """The output options of a task whose runs can be resumed (adding, copy, charlm, seq2seq), declared once.
+    """The output options of every task, declared once (tasks/contract.py adds the training options).
 
-    A task's ``Options`` subclasses it, redeclares ``out`` for its own default directory, and calls
+    A task's ``Options`` gives ``out`` its own default directory (contract.shared), and calls
     ``super().__post_init__()`` first (which validates every declared option)."""
     out: str = option("runs/run", "directory for checkpoints and history", "output", per_run=True)
     resume: bool = option(False, "continue from OUT/last.safetensors (with the run's own options)", "output",
                           per_run=True)
     overwrite: bool = option(False, "replace the checkpoints of a previous run in OUT", "output", per_run=True)
-    quiet: bool = option(False, "no progress bar, only the results", "output", per_run=True)
+    quiet: bool = option(False, "no progress bar and no per-epoch lines, only the results", "output",
+                         per_run=True)
 
     def __post_init__(self):
         validate(self)
@@ -257,6 +258,23 @@ def out_dir_verdict(out: str, resume: bool, overwrite: bool) -> Path | None:
     return path / "last.safetensors" if resume else None
 
 
+def check_out_file(out, suffixes: tuple[str, ...], overwrite: bool, name: str = "--out",
+                   replace: str = "pass --overwrite") -> Path:
+    """The path of one output file (rnnkit visualize's page, rnnkit export's graph), refused before any work
+    (UserError): not ending in one of ``suffixes``, a directory, in a folder that does not exist, or an existing
+    file without ``overwrite``. ``name``: how the user gave it; ``replace``: how to allow replacing a file."""
+    path = Path(out)
+    if path.suffix.lower() not in suffixes:
+        raise UserError(f"{name} needs a path ending in {' or '.join(suffixes)}, got {out}")
+    if path.is_dir():
+        raise UserError(f"{name} {out} is a directory; name the {suffixes[0]} file to write")
+    if not path.parent.is_dir():
+        raise UserError(f"{name} {out}: the folder {path.parent} does not exist")
+    if path.exists() and not overwrite:
+        raise UserError(f"{out} exists; choose another {name} or {replace}")
+    return path
+
+
 def resume_options(options, stored: dict | None, where: str):
     """The options of a resumed run: the checkpoint's own (``stored``) for every option not declared
     ``per_run``; one the user set to another value is refused (UserError naming both values)."""
@@ -289,6 +307,12 @@ def check_memory(make_model, activation_floats: int, hint: str) -> int:
     import torch
     with torch.device("meta"):
         n = sum(p.numel() for p in make_model().parameters())
+    return check_fits(n, activation_floats, hint)
+
+
+def check_fits(n: int, activation_floats: int, hint: str) -> int:
+    """``n`` (a parameter count) when training that many parameters and ``activation_floats`` fits in this
+    machine's memory (see check_memory), else UserError."""
     need = 4 * (4 * n + activation_floats)
     try:
         have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")

@@ -26,23 +26,22 @@ from ..models.decoding import PENALTIES, beam_search, greedy
 from ..models.seq2seq import ATTENTIONS, BRIDGES, PAD, RNN_LAYERS, Seq2Seq, Seq2SeqConfig, sequence_loss
 from ..train import StepOutput, Trainer, TrainConfig, load_checkpoint, restore_model, seed_everything
 from ..train.checkpoint import atomic_write
-from ..train.optim import OPTIMIZERS, SCHEDULES
 from . import contract
-from .options import RunOptions, check_out_dir, option, resume_options
+from .options import check_out_dir, option, resume_options
 
 SELECT = ("auto", "exact", "bleu", "chrf", "loss")
 
 
 @dataclass
-class Options(RunOptions):
+class Options(contract.TrainOptions):
     src: str | None = option(None, "source sentences, one a line (.gz allowed); with --tgt", "data")
     tgt: str | None = option(None, "target sentences, line-aligned with --src", "data")
-    train: str | None = option(None, "training pairs as a TSV file: source<TAB>target", "data")
+    train: str | None = contract.shared("train", None, "training pairs as a TSV file: source<TAB>target")
     valid_src: str | None = option(None, "validation sources (default: a seeded 10%% of the training pairs)", "data")
     valid_tgt: str | None = option(None, "validation targets, with --valid-src", "data")
-    valid: str | None = option(None, "validation pairs as a TSV file", "data")
-    val_fraction: float = option(0.1, "share of the training pairs held out for validation when none are given",
-                                 "data")
+    valid: str | None = contract.shared("valid", None, "validation pairs as a TSV file")
+    val_fraction: float = contract.shared("val_fraction", 0.1, "share of the training pairs held out for validation "
+                                          "when none are given")
     builtin: str = option("addition", "generated data when no files are given", "data", choices=("addition", "dates"))
     train_size: int = option(50000, "generated training pairs", "data")
     digits: int = option(3, "addition: the most digits of each number", "data")
@@ -66,35 +65,31 @@ class Options(RunOptions):
     tie_embeddings: bool = option(False, "output layer shares the target embedding matrix", "model")
     bridge: str = option("linear", "decoder initial state from the encoder's final state", "model", choices=BRIDGES)
     dropout: float = option(0.0, "dropout on embeddings, between layers and before the output", "model")
-    minutes: float | None = option(5.0, "wall-clock training budget", "training", bounds="(0, 1e7]", per_run=True)
-    epochs: int = option(1000, "passes over the training pairs, if the budget lasts", "training", bounds="[1, 2**31]",
-                         per_run=True)
-    max_steps: int | None = option(None, "stop after this many updates", "training", bounds="[1, 2**62]",
-                                   per_run=True)
-    batch_size: int = option(128, "sentence pairs per batch", "training", bounds="[1, 2**20]")
-    optimizer: str = option("adam", "optimizer", "training", choices=tuple(sorted(OPTIMIZERS)))
-    lr: float = option(3e-3, "peak learning rate", "training", bounds="(0, inf)")
-    weight_decay: float = option(0.0, "weight decay", "training")
-    schedule: str = option("cosine", "learning-rate schedule (cosine spans --minutes)", "training", choices=SCHEDULES)
+    minutes: float | None = contract.shared("minutes", 5.0)
+    epochs: int = contract.shared("epochs", 1000, "passes over the training pairs, if the budget lasts")
+    batch_size: int = contract.shared("batch_size", 128, "sentence pairs per batch")
+    lr: float = contract.shared("lr", 3e-3)
+    weight_decay: float = contract.shared("weight_decay", 0.0)
+    schedule: str = contract.shared("schedule", "cosine")
     warmup_steps: int = option(50, "linear warmup updates", "training")
-    clip_norm: float = option(1.0, "clip the global gradient norm (0: off)", "training")
+    clip_norm: float = contract.shared("clip_norm", 1.0)
     label_smoothing: float = option(0.0, "label smoothing of the training loss", "training")
     sampling_ratio: float = option(0.0, "scheduled sampling: chance of feeding the model's own previous token "
                                         "instead of the true one in training", "training")
     eval_every: int | None = option(None, "also validate every N updates (default: once per epoch)", "training")
-    patience: int | None = option(None, "stop after this many validations without a better --select metric",
-                                  "training")
+    patience: int | None = contract.shared("patience", None, "stop after this many validations without a better "
+                                           "--select metric")
     select: str = option("auto", "validation metric that picks the best checkpoint (auto: exact match for "
                                  "built-in data, chrF for --tokens chars, BLEU for words)", "training",
                          choices=SELECT)
-    seed: int = option(0, "random seed", "training", bounds="[0, 2**63)")
+    seed: int = contract.shared("seed", 0)
     beam: int = option(1, "beam width of the final test decoding (1: greedy)", "output")
     alpha: float = option(0.0, "length penalty exponent (GNMT form ((5 + n) / 6) ** alpha)", "output")
     penalty: str = option("gnmt", "length penalty form", "output", choices=PENALTIES)
     max_len_a: float = option(2.0, "at most a * source length + b target tokens", "output")
     max_len_b: float = option(10.0, "see --max-len-a", "output")
     test_size: int = option(10000, "generated test pairs, unseen in training (built-in data)", "output")
-    out: str = option("runs/seq2seq", "directory for checkpoints, history and test.json", "output", per_run=True)
+    out: str = contract.shared("out", "runs/seq2seq", "directory for checkpoints, history and test.json")
 
     def __post_init__(self):
         super().__post_init__()   # validates every declared option (tasks/options.py)

@@ -54,7 +54,7 @@ class Options(contract.TaskOptions):
     word_dropout: float = option(0.05, "in training, replace a word by <unk> with this probability, so the "
                                        "model learns to tag unknown words", "model")
     crf: bool = option(False, "a CRF output layer (for BIO schemes: consistent spans)", "model")
-    out: str = option("runs/tag", "directory for checkpoints and history", "output", per_run=True)
+    out: str = contract.shared("out", "runs/tag")
 
     def __post_init__(self):
         super().__post_init__()

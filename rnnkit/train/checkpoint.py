@@ -156,8 +156,10 @@ def load_checkpoint(path) -> Checkpoint:
     return Checkpoint(path, meta["config"], weights, state)
 
 
-def restore_model(model: torch.nn.Module, checkpoint: Checkpoint) -> torch.nn.Module:
-    """Load the checkpoint's weights into ``model``; a different architecture raises UserError."""
+def restore_model(model: torch.nn.Module, checkpoint: Checkpoint, assign: bool = False) -> torch.nn.Module:
+    """Load the checkpoint's weights into ``model``; a different architecture raises UserError.
+
+    assign: the model takes the checkpoint's tensors themselves (for a model built on the meta device)."""
     own = model.state_dict()
     missing = sorted(set(own) - set(checkpoint.weights))
     extra = sorted(set(checkpoint.weights) - set(own))
@@ -168,5 +170,5 @@ def restore_model(model: torch.nn.Module, checkpoint: Checkpoint) -> torch.nn.Mo
                  f"unexpected {', '.join(extra[:3])}" if extra else "",
                  f"shapes differ: {', '.join(shapes[:3])} (checkpoint vs model)" if shapes else ""]
         raise UserError(f"checkpoint {checkpoint.path} does not match the model: " + "; ".join(p for p in parts if p))
-    model.load_state_dict(checkpoint.weights)
+    model.load_state_dict(checkpoint.weights, assign=assign)
     return model

@@ -45,6 +45,7 @@ class Finished(BaseException):
 
 
 _leave_after_fit = False   # set by session(): the CLI's ranks other than 0 stop after fit
+_store = None   # session()'s key-value store (first_report), under its own prefix
 
 
 def launched() -> bool:
@@ -272,13 +273,17 @@ def session():
     """Under torchrun (WORLD_SIZE > 1): open the process group (env://), keep ranks other than 0 quiet
     (their stdout and stderr go nowhere; an exception escaping still prints), let them stop after fit, and
     close the group at the end. Outside torchrun it does nothing. Yields the Group or None."""
-    global _leave_after_fit
+    global _leave_after_fit, _store
     if not launched():
         yield None
         return
     if torch.cuda.is_available():
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-    dist.init_process_group(backend(), init_method="env://")
+    # what init_method="env://" does, with the store kept: torch has no public getter for the default group's
+    store, rank, world = next(dist.rendezvous("env://", timeout=dist.default_pg_timeout))
+    store.set_timeout(dist.default_pg_timeout)
+    dist.init_process_group(backend(), store=dist.PrefixStore("default_pg", store), rank=rank, world_size=world)
+    _store = dist.PrefixStore("rnnkit", store)
     group = current()
     _leave_after_fit = True
     sink = io.StringIO() if not group.lead else None
@@ -297,23 +302,23 @@ def session():
             e.args = (f"rank {group.rank}: {e}",)
         raise
     finally:
-        _leave_after_fit = False
+        _leave_after_fit, _store = False, None
         dist.destroy_process_group()
 
 
 def first_report(message: str) -> bool | None:
     """Whether this rank prints ``message``: True for the first rank to fail, False (print it, naming the rank)
     for a later one whose message differs, None (stay silent) for the same message: an error every rank
-    meets, such as a malformed data file, is one line. Told through the process group's key-value store;
-    without one, rank 0 prints."""
+    meets, such as a malformed data file, is one line. Told through session()'s key-value store; without
+    one, rank 0 prints."""
     from datetime import timedelta
     try:
-        store = dist.distributed_c10d._get_default_store()
-        if store.add("rnnkit/errors", 1) == 1:
-            store.set("rnnkit/error", message)
+        store = _store
+        if store.add("errors", 1) == 1:
+            store.set("error", message)
             return True
-        store.wait(["rnnkit/error"], timedelta(seconds=5))
-        return None if store.get("rnnkit/error").decode() == message else False
+        store.wait(["error"], timedelta(seconds=5))
+        return None if store.get("error").decode() == message else False
     except Exception:   # noqa: BLE001 - no store, or it is gone: rank 0 speaks
         return True if dist.get_rank() == 0 else None
 

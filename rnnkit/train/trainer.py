@@ -22,6 +22,8 @@ A stateful language model plugs in as::
 In a torch.distributed process group (``torchrun ... -m rnnkit train``, or your script after
 ``init_process_group``) fit trains data-parallel: each rank takes its rows of every global batch, DDP
 averages the gradients, rank 0 writes; see distributed.py.
+
+The loop is here; evaluation is in evaluation.py, checkpoints and resume in resume.py.
 """
 from __future__ import annotations
 
@@ -29,9 +31,7 @@ import math
 import sys
 import time
 import warnings
-from dataclasses import asdict
 from itertools import chain, islice
-from pathlib import Path
 from typing import Callable, Iterable
 
 import torch
@@ -39,52 +39,23 @@ from tqdm.auto import tqdm
 
 from ..errors import UserError
 from . import distributed
-from .callbacks import EarlyStopping, check_mode, improved
-from .checkpoint import check_writable, load_checkpoint, restore_model, save_checkpoint
+from .callbacks import EarlyStopping, check_mode
+from .checkpoint import check_writable
 from .config import StepOutput, TrainConfig
+from .evaluation import Evaluation, Plateau
 from .gradlog import GradLog
 from .history import History, Mean
-from .optim import LRFactor, clip_gradients, make_optimizer, make_scheduler
-from .progress import Progress, fmt
+from .optim import clip_gradients, make_optimizer, make_scheduler
+from .probing import first_batch, rows_of, unbuilt_layers
+from .progress import Progress
+from .resume import Checkpoints
 from .rng import rng_state, seed_everything, set_rng_state
 from .tbptt import Carry, detach, time_chunks
 
-Plateau = torch.optim.lr_scheduler.ReduceLROnPlateau
+__all__ = ["Trainer", "unbuilt_layers", "rows_of", "first_batch"]
 
 
-def unbuilt_layers(model: torch.nn.Module) -> list[str]:
-    """The names of the layers of ``model`` whose weights do not exist yet (input size inferred at the
-    first call: rnnkit layers with ``input_size`` None, torch's Lazy* modules)."""
-    return [name or type(m).__name__ for name, m in model.named_modules()
-            if (callable(getattr(m, "build", None)) and "input_size" in dir(m) and getattr(m, "input_size") is None)
-            or any(isinstance(p, torch.nn.parameter.UninitializedParameter) for p in m.parameters(recurse=False))]
-
-
-def rows_of(batch) -> int | None:
-    """The first dimension of the first tensor in a batch (None for a batch without one)."""
-    if isinstance(batch, torch.Tensor):
-        return batch.shape[0] if batch.dim() else None
-    if isinstance(batch, (tuple, list, dict)):
-        for part in batch.values() if isinstance(batch, dict) else batch:
-            rows = rows_of(part)
-            if rows is not None:
-                return rows
-    return None
-
-
-def first_batch(data):
-    """The first batch of ``data``, the random generators left as they were (a shuffled order is drawn anew)."""
-    rng = rng_state()
-    try:
-        batch = next(iter(data), None)
-    finally:
-        set_rng_state(rng)
-    if batch is None:
-        raise ValueError("the training data is empty")
-    return batch
-
-
-class Trainer:
+class Trainer(Evaluation, Checkpoints):
     """Trains ``model`` with ``step`` (see the module docstring) under ``config``.
 
     optimizer: a ready torch optimizer (default: made from the config by name).
@@ -154,7 +125,8 @@ class Trainer:
         self.monitor = c.monitor or ("val_loss" if val_data is not None else "loss")
         self.monitor_mode = check_mode(c.monitor_mode, self.monitor)
         if self.scheduler is None:
-            total = c.max_steps or (c.epochs * len(train_data) if hasattr(train_data, "__len__") else None)
+            lengths = [c.max_steps, c.epochs * len(train_data) if hasattr(train_data, "__len__") else None]
+            total = min((n for n in lengths if n is not None), default=None)   # the run ends at the first
             self.scheduler = make_scheduler(self.optimizer, c.schedule, warmup_steps=c.warmup_steps,
                                             step_size=c.step_size, gamma=c.gamma, total_steps=total,
                                             min_lr_ratio=c.min_lr_ratio, plateau_patience=c.plateau_patience,
@@ -238,14 +210,6 @@ class Trainer:
         if left:
             raise ValueError(f"layers {', '.join(left[:3])} still have no weights after a forward pass of the "
                              "first batch: does the step function call the model?")
-
-    def check_batch_rows(self, path, train_data) -> None:
-        """A stateful run carries one state row per stream: resuming on batches of another size is refused."""
-        if self.config.stateful and self.batch_rows is not None:
-            rows = rows_of(first_batch(train_data))
-            if rows != self.batch_rows:
-                raise UserError(f"checkpoint {path} was trained on batches of {self.batch_rows} streams and carries "
-                                f"their state; these batches have {rows}: resume with the same batch size")
 
     def check_optimizer(self) -> None:
         """Every weight created after the optimizer was given must be in it, else it would never train."""
@@ -366,67 +330,6 @@ class Trainer:
         """Seconds of training so far; in a group rank 0's, as of the last update, so every rank agrees."""
         return self.elapsed if self.group is not None else time.monotonic() - self.clock
 
-    def end_evaluation(self, val_data, save_last: bool = True) -> dict:
-        """Close a history row: training means since the last row, validation, schedule, best and last."""
-        c = self.config
-        self.elapsed = self.seconds()
-        now = time.monotonic() - self.clock   # this process's clock (rank 0's row is the one written)
-        row = {"epoch": self.epoch, "step": self.global_step, "time": round(now, 3),
-               "lr": self.optimizer.param_groups[0]["lr"], **self.mean.result(c.loss_metrics)}
-        if val_data is not None:
-            row.update({f"val_{k}": v for k, v in self.evaluate(val_data).items()})
-        self.mean = Mean()
-        self.history.append(row)
-        if self.monitor not in row:
-            raise ValueError(f"the monitored metric {self.monitor!r} is not among {sorted(row)}")
-        if isinstance(self.scheduler, Plateau):
-            self.scheduler.step(row[self.monitor])
-        self.call("on_evaluate", row)
-        if improved(row[self.monitor], self.best, self.monitor_mode):
-            self.best = row[self.monitor]
-            self.save("best")
-        if save_last:
-            self.save("last")
-        if c.out_dir and self.lead:
-            self.history.save(c.out_dir)
-        if self.verbose:
-            tqdm.write(f"epoch {self.epoch} step {self.global_step}  {fmt(row)}", file=sys.stderr)
-        return row
-
-    @torch.no_grad()
-    def evaluate(self, data: Iterable) -> dict[str, float]:
-        """Mean loss and metrics over ``data`` in eval mode (state carried across batches if stateful).
-
-        In a group (call it on every rank) each rank evaluates its rows of every batch and the sums are
-        added up; data whose batches have no batch dimension (a whole validation set decoded at once) is
-        evaluated by rank 0, its result sent to the others."""
-        c, g = self.config, self.group
-        batches = self.batches(data)
-        if g is not None:
-            first = next(batches, None)
-            batches = chain([] if first is None else [first], batches)
-            if first is not None and rows_of(first) is None:   # indivisible: rank 0 evaluates it all
-                if g.lead:
-                    return g.broadcast(self.evaluate_batches(batches).result(c.loss_metrics))
-                for _ in batches:   # the same draws from the shared data generators
-                    pass
-                return g.broadcast(None)
-            batches = (g.shard(b, rows_of(b))[0] for b in batches if g.has_rows(rows_of(b)))
-        mean = self.evaluate_batches(batches)
-        return (mean if g is None else g.reduce_mean(mean)).result(c.loss_metrics)
-
-    def evaluate_batches(self, batches) -> Mean:
-        mean, state, was_training = Mean(), None, self.model.training
-        self.model.eval()
-        try:
-            for batch in batches:
-                out = self.step(batch, state if self.config.stateful else None)
-                state = detach(out.state)
-                mean.add(out.n, float(out.loss), out.metrics)
-        finally:
-            self.model.train(was_training)
-        return mean
-
     def autocast(self):
         """The context a training step runs in: bfloat16 autocast on the model's device for precision "bf16".
 
@@ -438,78 +341,3 @@ class Trainer:
         for cb in self.callbacks:
             if hasattr(cb, hook):
                 getattr(cb, hook)(self, *args)
-
-    # ---- checkpoints ------------------------------------------------------------------------------
-    def state_dict(self) -> dict:
-        """Everything needed to continue exactly: position, RNGs, optimizer, schedule, carried state."""
-        return {"train_config": asdict(self.config), "epoch": self.epoch, "batch": self.batch,
-                "global_step": self.global_step, "elapsed": self.elapsed, "best": self.best,
-                "losses": self.losses, "history": self.history.rows, "mean": self.mean.to_dict(),
-                "carry": self.carry.to_dict(), "optimizer_type": type(self.optimizer).__name__,
-                "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-                "callbacks": [cb.state_dict() if hasattr(cb, "state_dict") else None for cb in self.callbacks],
-                "rng": rng_state(), "epoch_rng": self.epoch_rng,
-                "batch_rows": self.batch_rows}
-
-    def save(self, name: str) -> None:
-        """Write ``<out_dir>/<name>.safetensors`` (nothing without out_dir). In a group (called on every rank)
-        rank 0 writes, with every rank's carried state and generators, while the others wait."""
-        if not self.config.out_dir:
-            return
-        g = self.group
-        ranks = g.gather({"carry": self.carry.to_dict(), "rng": rng_state()}) if g is not None else None
-        if self.lead:
-            state = self.state_dict()
-            if g is not None:
-                state.update(world_size=g.world, ranks=ranks, data_rng=self.data_rng.state)
-            save_checkpoint(Path(self.config.out_dir) / f"{name}.safetensors", self.model.state_dict(),
-                            {"trainer": state}, self.task_config)
-        if g is not None:
-            g.barrier()
-
-    def restore(self, path) -> None:
-        """Continue from a checkpoint written by ``save``; a checkpoint of another setup, or a training state
-        that was tampered with, raises UserError."""
-        ck = load_checkpoint(path)
-        s = ck.state.get("trainer")
-        if not isinstance(s, dict):
-            raise UserError(f"{path} holds weights only, not a training state to resume from")
-        restore_model(self.model, ck)
-        try:
-            self.restore_state(path, s)
-        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
-            if isinstance(e, UserError):
-                raise
-            raise UserError(f"checkpoint {path} has a malformed training state ({type(e).__name__}: "
-                            f"{str(e)[:80]})") from None
-
-    def restore_state(self, path, s: dict) -> None:
-        if s["optimizer_type"] != type(self.optimizer).__name__:
-            raise UserError(f"checkpoint {path} was trained with {s['optimizer_type']}, "
-                            f"not {type(self.optimizer).__name__}")
-        try:
-            self.optimizer.load_state_dict(s["optimizer"])
-            totals = [f.total for f in getattr(self.scheduler, "lr_lambdas", ()) if isinstance(f, LRFactor)]
-            self.scheduler.load_state_dict(s["scheduler"])
-            for f, total in zip(getattr(self.scheduler, "lr_lambdas", ()), totals):
-                f.total = total   # this run's length: a run resumed with more epochs anneals over all of them
-        except (ValueError, KeyError, RuntimeError) as e:
-            raise UserError(f"checkpoint {path} does not match this optimizer or schedule: {e}") from None
-        states = s["callbacks"] + [None] * len(self.callbacks)
-        for cb, st in zip(self.callbacks, states):
-            if st is not None and hasattr(cb, "load_state_dict"):
-                cb.load_state_dict(st)
-        self.epoch, self.batch, self.global_step = s["epoch"], s["batch"], s["global_step"]
-        self.elapsed, self.best, self.losses = s["elapsed"], s["best"], list(s["losses"])
-        self.history = History(list(s["history"]))
-        self.mean.load_dict(s["mean"])
-        self.carry.load_dict(s["carry"])
-        self.epoch_rng = s["epoch_rng"]
-        self.batch_rows = s.get("batch_rows")
-        set_rng_state(s["rng"])
-        world, saved = self.group.world if self.group is not None else 1, s.get("world_size", 1)
-        if saved != world and self.config.stateful and self.batch:
-            raise UserError(f"checkpoint {path} was saved by {saved} process{'es' if saved > 1 else ''} in the "
-                            f"middle of an epoch and carries the state of each one's streams: resume it with "
-                            f"{saved} process{'es' if saved > 1 else ''}, not {world}")
-        self.resumed = s   # the rest of a group's state: start_group

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from ..errors import UserError
-from ..tasks.options import check_bounds
+from ..tasks.options import check_bounds, check_out_file
 
 DEFAULT_CHARS = 5000
 
@@ -35,26 +35,11 @@ def add_arguments(parser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
 
 
-def check_out(out: str, overwrite: bool) -> Path:
-    """The output path, refused before any work: not .html, a missing folder, a directory, or an existing
-    file without --overwrite."""
-    path = Path(out)
-    if path.suffix.lower() not in (".html", ".htm"):
-        raise UserError(f"--out needs an .html path, got {out}")
-    if path.is_dir():
-        raise UserError(f"--out {out} is a directory; name the .html file to write")
-    if not path.parent.is_dir():
-        raise UserError(f"--out {out}: the folder {path.parent} does not exist")
-    if path.exists() and not overwrite:
-        raise UserError(f"{out} exists; choose another --out or pass --overwrite")
-    return path
-
-
 def check(args):
     """Every option, the checkpoint's task and the output path, before any work: (task, checkpoint, out)."""
     check_bounds("chars", args.chars, "[1, 1000000]")
     check_bounds("lines", args.lines, "[1, 10000]")
-    out = check_out(args.out, args.overwrite)
+    out = check_out_file(args.out, (".html", ".htm"), args.overwrite)
     from ..train import load_checkpoint
     if not Path(args.checkpoint).is_file():
         raise UserError(f"checkpoint not found: {args.checkpoint}")
@@ -90,19 +75,10 @@ def default_text(ck, chars: int) -> tuple[str, str]:
 
 
 def charlm_model(ck):
-    """The CharLM and vocabulary of a loaded charlm checkpoint. Built on the meta device and given the saved
+    """The CharLM and vocabulary of a loaded charlm checkpoint, built once on the meta device and given the saved
     tensors (no random initialisation to throw away: 0.8 s of the default model's 10-second budget)."""
-    import torch
-    from ..models.charlm import CharLM
-    from ..tasks.charlm import header_model
-    config, vocab = header_model(ck)
-    with torch.device("meta"):
-        model = CharLM(config)
-    try:
-        model.load_state_dict(ck.weights, assign=True)
-    except RuntimeError as e:
-        raise UserError(f"checkpoint {ck.path} does not match its charlm config ({str(e)[:160]})") from None
-    return model.eval(), vocab
+    from ..tasks.charlm import checkpoint_model
+    return checkpoint_model(ck)
 
 
 def run(args) -> int:
