@@ -19,6 +19,8 @@ benchmark: False (default) -- each layer runs the static choice of ``rnnkit.kern
   Measured (benchmarks/results/backend-choice.txt, one thread): the native GRU kernel beat oneDNN's
   GRU at all six GRU rows (1.07x to 1.83x), oneDNN's LSTM beat the native LSTM at all six LSTM rows,
   benchmark mode picked the winner in all twelve, and its first call cost 14 to 21 steady calls.
+  (That file predates the native LSTM's row split over threads and its Embedding fusion, which made it
+  the winner in the Keras IMDB model: benchmarks/results/keras-speed-2threads.txt.)
 persist: also keep the choices on disk (``$RNNKIT_CACHE/backend-choices.json``, keyed by torch's
   version and the CPU), so a later process reuses them without timing. Off by default.
 """
