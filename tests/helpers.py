@@ -35,6 +35,27 @@ def random_state(cell, batch, dtype=torch.float64):
     return tuple(0.5 * torch.randn(batch, n, dtype=dtype) for n in cell.state_sizes)
 
 
+def run_and_grad(fn, cell, x, state, **options):
+    """Outputs of ``fn`` (native.run or reference.recur) and the gradients of a weighted sum of them."""
+    x = x.clone().requires_grad_()
+    state = tuple(s.clone().requires_grad_() for s in state)
+    seq, last, final = fn(cell, x, state, **options)
+    g = torch.Generator().manual_seed(7)
+    weights = [torch.randn(t.shape, generator=g, dtype=t.dtype) for t in (seq, last, *final)]
+    loss = sum((t * w).sum() for t, w in zip((seq, last, *final), weights))
+    grads = torch.autograd.grad(loss, [x, *state, *cell.parameters()])
+    return [seq, last, *final, *grads]
+
+
+def random_options(cell, B, T, dtype=torch.float64):
+    """Every option of a sequence kernel at once, seeded: a random mask, reverse, recurrent dropout, zoneout."""
+    g = torch.Generator().manual_seed(3)
+    return {"mask": torch.rand(B, T, generator=g) > 0.3, "reverse": True,
+            "rec_mask": torch.bernoulli(torch.full((B, cell.state_sizes[0]), 0.7, dtype=dtype), generator=g) / 0.7,
+            "zone": tuple(torch.bernoulli(torch.full((B, T, s), 0.3, dtype=dtype), generator=g)
+                          for s in cell.state_sizes)}
+
+
 def holes_mask(B, T):
     """A mask with every pattern: full, right padding, left padding, holes, empty."""
     rows = [[1] * T, [1] * (T - 2) + [0] * 2, [0] * 2 + [1] * (T - 2), [1, 0] * (T // 2) + [1] * (T % 2), [0] * T]

@@ -11,7 +11,7 @@ import rnnkit
 from rnnkit.cells import ElmanCell, JordanCell, LayerNormLSTMCell, LSTMCell
 from rnnkit.kernels import build, native, reference, select_backend
 
-from helpers import CELL_CONFIGS, holes_mask, make_cell, random_state
+from helpers import CELL_CONFIGS, holes_mask, make_cell, random_options, random_state, run_and_grad
 
 CONFIGS = CELL_CONFIGS + [
     ("elman-sigmoid", ElmanCell, {"activation": "sigmoid"}),
@@ -43,18 +43,6 @@ def variant_options(name, cell, dtype):
         "zone-train": {"zone": zone_train}, "zone-eval": {"zone": zone_eval},
         "all": {"mask": holes_mask(B, T), "reverse": True, "rec_mask": rec_mask, "zone": zone_train},
     }[name]
-
-
-def run_and_grad(fn, cell, x, state, **options):
-    """Outputs of ``fn`` (native.run or reference.recur) and the gradients of a weighted sum of them."""
-    x = x.clone().requires_grad_()
-    state = tuple(s.clone().requires_grad_() for s in state)
-    seq, last, final = fn(cell, x, state, **options)
-    g = torch.Generator().manual_seed(7)
-    weights = [torch.randn(t.shape, generator=g, dtype=t.dtype) for t in (seq, last, *final)]
-    loss = sum((t * w).sum() for t, w in zip((seq, last, *final), weights))
-    grads = torch.autograd.grad(loss, [x, *state, *cell.parameters()])
-    return [seq, last, *final, *grads]
 
 
 def tolerance(dtype, cell):
@@ -276,14 +264,7 @@ def test_kernel_equals_reference_on_two_threads(two_threads, cls, options, varia
     cell = make_cell(cls, options, hidden_size=300, dtype=torch.float64)
     torch.manual_seed(1)
     x, state = torch.randn(Bw, Tw, 3, dtype=torch.float64), random_state(cell, Bw)
-    opts = {}
-    if variant == "all":
-        g = torch.Generator().manual_seed(3)
-        opts = {"mask": torch.rand(Bw, Tw, generator=g) > 0.3, "reverse": True,
-                "rec_mask": torch.bernoulli(torch.full((Bw, cell.state_sizes[0]), 0.7, dtype=torch.float64),
-                                            generator=g) / 0.7,
-                "zone": tuple(torch.bernoulli(torch.full((Bw, Tw, s), 0.3, dtype=torch.float64), generator=g)
-                              for s in cell.state_sizes)}
+    opts = random_options(cell, Bw, Tw) if variant == "all" else {}
     got = run_and_grad(native.run, cell, x, state, **opts)
     want = run_and_grad(reference.recur, cell, x, state, **opts)
     for a, b in zip(got, want):

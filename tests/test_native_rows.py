@@ -8,7 +8,7 @@ from rnnkit.keras import layers as keras_layers
 from rnnkit.cells import LSTMCell
 from rnnkit.kernels import build, native, reference
 
-from helpers import make_cell, random_state
+from helpers import make_cell, random_options, random_state, run_and_grad
 
 LSTM_CONFIGS = [("lstm", {}), ("lstm-peephole", {"peephole": True}), ("lstm-proj", {"proj_size": 3}),
                 ("lstm-peephole-proj", {"peephole": True, "proj_size": 3})]
@@ -34,16 +34,6 @@ def step_gemm(request, monkeypatch):
     return request.param
 
 
-def outputs_and_grads(fn, cell, x, state, **options):
-    x = x.clone().requires_grad_()
-    state = tuple(s.clone().requires_grad_() for s in state)
-    seq, last, final = fn(cell, x, state, **options)
-    g = torch.Generator().manual_seed(7)
-    outs = (seq, last, *final)
-    loss = sum((t * torch.randn(t.shape, generator=g, dtype=t.dtype)).sum() for t in outs)
-    return [*outs, *torch.autograd.grad(loss, [x, *state, *cell.parameters()])]
-
-
 @pytest.mark.parametrize("variant", ["plain", "all"])
 @pytest.mark.parametrize("options", [c[1] for c in LSTM_CONFIGS], ids=[c[0] for c in LSTM_CONFIGS])
 def test_row_split_equals_reference(threads, step_gemm, options, variant):
@@ -53,16 +43,9 @@ def test_row_split_equals_reference(threads, step_gemm, options, variant):
     cell = make_cell(LSTMCell, options, hidden_size=7, dtype=torch.float64)
     torch.manual_seed(1)
     x, state = torch.randn(B, T, 3, dtype=torch.float64), random_state(cell, B)
-    opts = {}
-    if variant == "all":
-        g = torch.Generator().manual_seed(3)
-        opts = {"mask": torch.rand(B, T, generator=g) > 0.3, "reverse": True,
-                "rec_mask": torch.bernoulli(torch.full((B, cell.state_sizes[0]), 0.7, dtype=torch.float64),
-                                            generator=g) / 0.7,
-                "zone": tuple(torch.bernoulli(torch.full((B, T, s), 0.3, dtype=torch.float64), generator=g)
-                              for s in cell.state_sizes)}
-    got = outputs_and_grads(native.run, cell, x, state, **opts)
-    want = outputs_and_grads(reference.recur, cell, x, state, **opts)
+    opts = random_options(cell, B, T) if variant == "all" else {}
+    got = run_and_grad(native.run, cell, x, state, **opts)
+    want = run_and_grad(reference.recur, cell, x, state, **opts)
     for a, b in zip(got, want):
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9)
 
@@ -75,13 +58,13 @@ def test_small_gemm_at_the_keras_size(dtype, monkeypatch):
     torch.manual_seed(2)
     x, state = torch.randn(20, 9, 8, dtype=dtype), random_state(cell, 20, dtype)
     tol = dict(rtol=1e-9, atol=1e-9) if dtype == torch.float64 else dict(rtol=2e-5, atol=2e-5)
-    want = outputs_and_grads(reference.recur, cell, x, state)
+    want = run_and_grad(reference.recur, cell, x, state)
     before = torch.get_num_threads()
     try:
         for threads, gemm in [(1, "blas"), (1, "small"), (2, "small")]:
             torch.set_num_threads(threads)
             monkeypatch.setattr(native, "STEP_GEMM", gemm)
-            for a, b in zip(outputs_and_grads(native.run, cell, x, state), want):
+            for a, b in zip(run_and_grad(native.run, cell, x, state), want):
                 torch.testing.assert_close(a, b, **tol)
     finally:
         torch.set_num_threads(before)
