@@ -27,6 +27,8 @@ from pathlib import Path
 
 import torch
 
+from rnnkit.train.checkpoint import atomic_write
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))   # this checkout's rnnkit, without PYTHONPATH
 RESULTS = ROOT / "benchmarks" / "results"
@@ -50,11 +52,8 @@ def run(name: str, options: list[str]) -> None:
     record = {"name": name, "command": "rnnkit train caption " + " ".join(options), "before": before,
               "after": after, "note": NOTE, "torch": torch.__version__, "threads": torch.get_num_threads(),
               "cpu": platform.processor() or platform.machine(), "cpus": os.cpu_count(), **result}
-    RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"caption-{name}.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(record, indent=1))
-    tmp.replace(path)
+    atomic_write(path, json.dumps(record, indent=1).encode())
     print(f"written {path}")
 
 
@@ -83,11 +82,8 @@ def speed(name: str, root: Path, steps: int, options: list[str]) -> None:
               "train_images_per_s": result["train_images_per_s"],
               # before per-image batches each row was one (image, caption) pair: captions/s = images/s
               "train_captions_per_s": result.get("train_captions_per_s", result["train_images_per_s"])}
-    RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"caption-speed-{name}.json"
-    tmp_path = path.with_suffix(".json.tmp")
-    tmp_path.write_text(json.dumps(record, indent=1))
-    tmp_path.replace(path)
+    atomic_write(path, json.dumps(record, indent=1).encode())
     print(f"{name}: {record['train_images_per_s']} images/s, {record['train_captions_per_s']} captions/s; "
           f"written {path}")
 
@@ -116,9 +112,7 @@ def counts(name: str, which: str = "best") -> None:
     record[f"{which}_checkpoint_by_objects"] = {
         "what": f"greedy decoding of {which}.safetensors: all scenes, then per number of objects in the scene",
                             "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **by}
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(record, indent=1))
-    tmp.replace(path)
+    atomic_write(path, json.dumps(record, indent=1).encode())
     print(f"written {path}")
 
 

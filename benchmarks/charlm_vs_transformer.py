@@ -46,6 +46,7 @@ import charlm_transformer as tf  # noqa: E402
 import rnnkit  # noqa: E402
 from rnnkit.data.text import Vocabulary, read_texts  # noqa: E402
 from rnnkit.tasks import charlm  # noqa: E402
+from rnnkit.train.checkpoint import atomic_write  # noqa: E402
 from rnnkit.train.dynamic import DynamicEvalConfig  # noqa: E402
 
 LOCK = "/tmp/rnnkit-measure.lock"
@@ -147,7 +148,7 @@ def combine(rnn_file: str, tf_file: str, out: str, png: str | None) -> int:
             raise SystemExit(f"the two runs differ in {key}: {rnn[key]!r} and {tf_[key]!r}")
     result = dict(rnn, transformer=tf_["transformer"], combined_from=[rnn_file, tf_file])
     result["rnn_minus_transformer"] = round(result["rnn"]["val_loss"] - result["transformer"]["val_loss"], 4)
-    Path(out).write_text(json.dumps(result, indent=1) + "\n")
+    atomic_write(out, (json.dumps(result, indent=1) + "\n").encode())
     if png:
         plot(result, png)
     print(f"rnn {result['rnn']['val_loss']:.4f}, transformer {result['transformer']['val_loss']:.4f} nats/char")
@@ -175,14 +176,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dynamic-decay", type=float, default=DynamicEvalConfig.decay)
     # the transformer's defaults are charlm_transformer.TransformerConfig's (the best setting found, charlm.md)
     tf_defaults = {f.name: f.default for f in dataclasses.fields(tf.TransformerConfig) if f.name != "vocab_size"}
-    for name in ("layers", "width", "heads", "context", "batch_size", "warmup"):
-        flag = name.replace("_", "-")
-        p.add_argument(f"--tf-{flag}", type=int, default=tf_defaults[name],
-                       help=f"transformer {name} (default: {tf_defaults[name]})")
-    for name in ("lr", "dropout", "weight_decay"):
-        flag = name.replace("_", "-")
-        p.add_argument(f"--tf-{flag}", type=float, default=tf_defaults[name],
-                       help=f"transformer {name} (default: {tf_defaults[name]})")
+    for name in ("layers", "width", "heads", "context", "batch_size", "warmup", "lr", "dropout", "weight_decay"):
+        default = tf_defaults[name]   # int or float: the flag parses as its default's type
+        p.add_argument(f"--tf-{name.replace('_', '-')}", type=type(default), default=default,
+                       help=f"transformer {name} (default: {default})")
     p.add_argument("--tf-precision", choices=("fp32", "bf16"), default=tf_defaults["precision"])
     a = p.parse_args(own)
     if Path(a.out).exists():
@@ -224,9 +221,7 @@ def main(argv: list[str] | None = None) -> int:
             run_transformer(train_text, val_text, a.minutes, tf_config, result["transformer"], a.seed)
     if "rnn" in result and "transformer" in result:
         result["rnn_minus_transformer"] = round(result["rnn"]["val_loss"] - result["transformer"]["val_loss"], 4)
-    tmp = Path(a.out).with_name(f".{Path(a.out).name}.tmp")
-    tmp.write_text(json.dumps(result, indent=1) + "\n")
-    tmp.replace(a.out)
+    atomic_write(a.out, (json.dumps(result, indent=1) + "\n").encode())
     if a.png:
         plot(result, a.png)
     for key in ("rnn", "transformer"):

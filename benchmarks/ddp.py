@@ -84,14 +84,13 @@ def run(minutes: float, name: str) -> None:
         one, two = layouts["1 process x 2 threads"], layouts["2 processes x 1 thread"]
         layouts["speedup of 2 processes"] = round(two["items_per_second"] / one["items_per_second"], 3)
     import torch
+
+    from rnnkit.train.checkpoint import atomic_write
     record = {"name": name, "minutes_each": minutes, "before": before, "after": after, "note": NOTE,
               "torch": torch.__version__, "cpu": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
               "runs": runs}
-    RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"ddp-{name}.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(record, indent=1))
-    tmp.replace(path)
+    atomic_write(path, json.dumps(record, indent=1).encode())
     print(f"written {path}")
 
 
