@@ -7,6 +7,7 @@
     rnnkit predict --checkpoint PATH [FILE|-]
     rnnkit predict --checkpoint PATH [--beam K] [FILE|-] [--attention-png PNG]     (seq2seq)
     rnnkit predict --checkpoint PATH [--beam K] IMAGE [IMAGE ...] [--attention-png PNG]   (caption)
+    (a PNG named by evaluate --png or --attention-png, predict --attention-png: replaced only with --overwrite)
     rnnkit export --checkpoint PATH --out MODEL.onnx [--step] [--overwrite]
     rnnkit info
     rnnkit bench [...]
@@ -108,6 +109,7 @@ def add_seq2seq_arguments(parser, evaluate: bool) -> None:
     parser.add_argument("--alpha", type=float, help="seq2seq: length penalty exponent (default: as trained)")
     parser.add_argument("--max-len-a", type=float, help="seq2seq: at most a * source length + b output tokens")
     parser.add_argument("--max-len-b", type=float, help="seq2seq: see --max-len-a")
+    parser.add_argument("--overwrite", action="store_true", help="replace a PNG (--png, --attention-png) that exists")
 
 
 def seq2seq_evaluate(args) -> int:
@@ -116,7 +118,7 @@ def seq2seq_evaluate(args) -> int:
     if bool(args.src) != bool(args.tgt) or bool(args.src) == bool(args.data):
         raise UserError("evaluate a seq2seq checkpoint on --src F --tgt F (parallel files) or --data F (TSV)")
     m = seq2seq.evaluate_file(load_checkpoint(args.checkpoint), args.src or args.data, args.attention_png,
-                              tgt=args.tgt, beam=args.beam, workers=args.workers, alpha=args.alpha,
+                              tgt=args.tgt, beam=args.beam, workers=args.workers, overwrite=args.overwrite, alpha=args.alpha,
                               max_len_a=args.max_len_a, max_len_b=args.max_len_b)
     print(json.dumps(m) if args.json else seq2seq.report(m))
     return 0
@@ -196,7 +198,9 @@ def export(args) -> int:
 
 def evaluate(args) -> int:
     from .tasks.charlm import dynamic_options
+    from .tasks.contract import check_png
     dynamic = dynamic_options(args)   # validated before any work
+    check_png(args.png, "the --png picture", args.overwrite, "--png")   # seq2seq checks --attention-png itself
     task = checkpoint_task(args.checkpoint)
     if dynamic is not None and task != "charlm":
         raise UserError(f"--dynamic evaluates a charlm checkpoint; {args.checkpoint} is of task {task!r}")
@@ -268,7 +272,8 @@ def main(argv: list[str] | None = None) -> int:
                 from .train import load_checkpoint
                 decode = dict(alpha=args.alpha, max_len_a=args.max_len_a, max_len_b=args.max_len_b)
                 seq2seq.predict(load_checkpoint(args.checkpoint), None if source == "-" else source, sys.stdout,
-                                beam=args.beam, png=args.attention_png, workers=args.workers, **decode)
+                                beam=args.beam, png=args.attention_png, workers=args.workers,
+                                overwrite=args.overwrite, **decode)
                 return 0
             from .tasks.contract import predict_command
             return predict_command(args.checkpoint, source)

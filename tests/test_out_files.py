@@ -52,3 +52,44 @@ def test_the_write_probe_leaves_nothing_behind(tmp_path):
     with pytest.raises(UserError, match="does not exist"):   # a missing folder is named, not created
         check_out_file(tmp_path / "new" / "page.html", (".html",), overwrite=False)
     assert os.listdir(tmp_path) == []
+
+
+@pytest.fixture(scope="module")
+def seq2seq_checkpoint(tmp_path_factory):
+    """A seq2seq run of two updates on user files (the attention map needs attention, the default)."""
+    from rnnkit.cli import main
+    d = tmp_path_factory.mktemp("s2s")
+    (d / "train.tsv").write_text("".join(f"{w}\t{w[::-1]}\n" for w in ["abc", "hgf", "dcab", "ef"] * 20))
+    assert main(["train", "seq2seq", "--train", str(d / "train.tsv"), "--hidden-size", "8", "--embedding-dim", "4",
+                 "--batch-size", "8", "--max-steps", "2", "--out", str(d / "run"), "--quiet"]) == 0
+    return d
+
+
+def test_an_attention_png_that_exists_is_replaced_only_with_overwrite(seq2seq_checkpoint, capsys, monkeypatch):
+    import io
+    import sys
+    d = seq2seq_checkpoint
+    ck, png = str(d / "run" / "best.safetensors"), d / "att.png"
+    png.write_bytes(b"keep me")
+    monkeypatch.setattr(sys, "stdin", io.StringIO("abc\n"))
+    capsys.readouterr()
+    for command in (["predict", "--checkpoint", ck], ["evaluate", "--checkpoint", ck, "--data", str(d / "train.tsv")]):
+        line = error_of(capsys, [*command, "--attention-png", str(png)])
+        assert f"{png} exists; choose another --attention-png or pass --overwrite" in line, line
+        assert png.read_bytes() == b"keep me"
+    from rnnkit.cli import main
+    assert main(["predict", "--checkpoint", ck, "--attention-png", str(png), "--overwrite"]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_png_options_get_the_output_file_checks(tmp_path, capsys, refuse_writes):
+    """evaluate --png (classify's confusion matrix, forecast's plot) is checked before the checkpoint is read."""
+    from rnnkit.tasks import contract
+    ck = str(tmp_path / "never-read.safetensors")
+    assert "cannot write cm.png" in error_of(capsys, ["evaluate", "--checkpoint", ck, "--data", ck,
+                                                      "--png", str(tmp_path / "cm.png")])
+    (tmp_path / "old.png").write_bytes(b"keep me")
+    with pytest.raises(UserError, match="exists; choose another --png or pass --overwrite"):
+        contract.check_png(str(tmp_path / "old.png"), "the picture", name="--png")
+    with pytest.raises(UserError, match="needs a path ending in .png"):
+        contract.check_png(str(tmp_path / "cm.jpg"), "the picture")

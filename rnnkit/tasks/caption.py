@@ -353,7 +353,7 @@ def predict_command(args) -> int:
         raise UserError("predict with a caption checkpoint takes image files: rnnkit predict --checkpoint CK "
                         "IMAGE [IMAGE ...]")
     need_libraries()
-    png = contract.check_png(args.attention_png, "the attention picture")
+    png = contract.check_png(args.attention_png, "the attention picture", getattr(args, "overwrite", False))
     for p in args.input:
         if not Path(p).is_file():
             raise UserError(f"image not found: {p}")

@@ -39,7 +39,7 @@ import torch
 from ..errors import UserError
 from ..train import Trainer, TrainConfig, load_checkpoint, restore_model, seed_everything
 from ..train.optim import OPTIMIZERS, SCHEDULES
-from .options import RunOptions, check_out_dir, option, resume_options
+from .options import RunOptions, check_out_dir, check_out_file, option, resume_options
 
 
 @dataclass
@@ -256,14 +256,14 @@ def predict_command(checkpoint: str, source: str) -> int:
     return 0
 
 
-def check_png(png: str | None, what: str) -> Path | None:
-    """Validated before any work: ``png`` is a .png path in an existing directory and matplotlib is installed
-    (UserError naming ``what``, e.g. "the attention map"); None passes."""
+def check_png(png: str | None, what: str, overwrite: bool = False, name: str = "--attention-png") -> Path | None:
+    """Validated before any work, as every output file (options.check_out_file): ``png`` is a .png path in a
+    folder that exists and can be written, not an existing file unless ``overwrite``; and matplotlib is
+    installed (UserError naming ``what``, e.g. "the attention map"). ``name``: the option that gave it. None
+    passes."""
     if png is None:
         return None
-    path = Path(png)
-    if path.suffix.lower() != ".png" or not path.parent.is_dir():
-        raise UserError(f"{what} needs a .png path in an existing directory, got {png}")
+    path = check_out_file(png, (".png",), overwrite, name)
     try:
         import matplotlib  # noqa: F401
     except ImportError:

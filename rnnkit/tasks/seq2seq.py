@@ -306,12 +306,12 @@ def checkpoint_model(ck) -> tuple[Seq2Seq, Translator, dict]:
 
 
 def evaluate_file(ck, path: str, png: str | None = None, *, tgt: str | None = None, beam: int = 1,
-                  workers: int = 1, **decode) -> dict:
+                  workers: int = 1, overwrite: bool = False, **decode) -> dict:
     """BLEU, chrF and exact match (percent) on ``path`` (a TSV of pairs), or on sources ``path`` with
-    references ``tgt``; ``png`` draws the first sentence's attention."""
+    references ``tgt``; ``png`` draws the first sentence's attention (an existing file only with ``overwrite``)."""
     if beam < 1 or workers < 1:
         raise UserError(f"--beam and --workers must be at least 1, got {beam} and {workers}")
-    png_path = contract.check_png(png, "the attention map")
+    png_path = contract.check_png(png, "the attention map", overwrite)
     model, tr, options = checkpoint_model(ck)
     pairs = parallel.read_parallel(path, tgt) if tgt else parallel.read_tsv(path)
     hyps = translate(model, tr, [s for s, _ in pairs], beam, workers=workers, **decode_options(options, **decode))
@@ -328,11 +328,12 @@ def report(m: dict) -> str:
 
 
 def predict(ck, source: str | None, stream, *, beam: int = 1, png: str | None = None, workers: int = 1,
-            **decode) -> None:
-    """One output line per input line of ``source`` (a file, or - / None for standard input)."""
+            overwrite: bool = False, **decode) -> None:
+    """One output line per input line of ``source`` (a file, or - / None for standard input); ``png`` draws the
+    first sentence's attention (an existing file only with ``overwrite``)."""
     if beam < 1 or workers < 1:
         raise UserError(f"--beam and --workers must be at least 1, got {beam} and {workers}")
-    png_path = contract.check_png(png, "the attention map")
+    png_path = contract.check_png(png, "the attention map", overwrite)
     model, tr, options = checkpoint_model(ck)
     lines = sys.stdin.read().splitlines() if source in (None, "-") else parallel.read_lines(source)
     hyps = translate(model, tr, lines, beam, workers=workers, **decode_options(options, **decode))
