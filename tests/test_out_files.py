@@ -93,3 +93,28 @@ def test_png_options_get_the_output_file_checks(tmp_path, capsys, refuse_writes)
         contract.check_png(str(tmp_path / "old.png"), "the picture", name="--png")
     with pytest.raises(UserError, match="needs a path ending in .png"):
         contract.check_png(str(tmp_path / "cm.jpg"), "the picture")
+
+
+def bench_error(capsys, args) -> str:
+    from rnnkit import bench
+    with pytest.raises(SystemExit) as exit_info:
+        bench.main(["--quick", *args])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("rnnkit bench: error:"), err
+    return err[0]
+
+
+def test_bench_json_gets_the_shared_check(tmp_path, capsys, monkeypatch):
+    """rnnkit bench: an existing --out is replaced only with --overwrite; the same faults, the same words."""
+    (tmp_path / "old.json").write_text("keep me")
+    (tmp_path / "file").write_text("x")
+    assert "exists; choose another --out or pass --overwrite" in bench_error(capsys, ["--out", str(tmp_path / "old.json")])
+    assert (tmp_path / "old.json").read_text() == "keep me"
+    assert "lies under" in bench_error(capsys, ["--out", str(tmp_path / "file" / "b.json")])
+    assert "ending in .json" in bench_error(capsys, ["--out", str(tmp_path / "b.txt")])
+    def refuse(*args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied")
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    assert "cannot write b.json" in bench_error(capsys, ["--out", str(tmp_path / "b.json")])
+    assert sorted(os.listdir(tmp_path)) == ["file", "old.json"]
