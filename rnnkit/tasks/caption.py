@@ -79,8 +79,8 @@ class Options(contract.TaskOptions):
                                       "runs once per image)")
     threads: int | None = contract.shared("threads", 1, "torch threads for training: one ran faster than two on the "
                                           "shared 2-core machine (benchmarks/caption.md)")
-    eval_every: int | None = option(None, "also validate every N updates (default: once per epoch)", "training",
-                                    bounds="[1, 2**31]")
+    warmup_steps: int | None = contract.shared("warmup_steps", None, "linear warmup updates (default: 50; none with "
+                                                                     "plateau)")
     beam: int = option(1, "beam width of the final test decoding (1: greedy)", "output")
     out: str = contract.shared("out", "runs/caption", "directory for checkpoints, history and test.json")
 
@@ -251,7 +251,7 @@ def run(o: Options) -> int:
           f"parameters (attention {config.attention}, {config.cell}); best checkpoint by validation {select}",
           file=sys.stderr)
     train_config = TrainConfig(epochs=o.epochs, max_steps=o.max_steps, max_minutes=o.minutes, optimizer=o.optimizer,
-                               lr=o.lr, weight_decay=o.weight_decay, schedule=o.schedule, warmup_steps=50,
+                               lr=o.lr, weight_decay=o.weight_decay, schedule=o.schedule, warmup_steps=contract.warmup(o, 50),
                                min_lr_ratio=0.05, clip_norm=o.clip_norm or None, monitor=f"val_{select}",
                                patience=o.patience, eval_every=o.eval_every, seed=o.seed,
                                verbose=0 if o.quiet else 1, out_dir=o.out)
