@@ -54,7 +54,7 @@ def top_parser() -> Parser:
     ev.add_argument("--data", metavar="FILE", help="labelled data in the task's training format")
     ev.add_argument("--text", nargs="+", metavar="FILE", help="charlm: UTF-8 text file(s)")
     ev.add_argument("--json", action="store_true", help="print one JSON object (metric names to values), nothing else")
-    ev.add_argument("--png", metavar="FILE", help="classify: also save the confusion matrix as a PNG")
+    ev.add_argument("--png", metavar="FILE", help="classify: also save the confusion matrix as a PNG; forecast: the forecast plot")
     ev.add_argument("--images", metavar="DIR", help="caption: the folder of the images named in --data")
     add_dynamic_arguments(ev)
     add_seq2seq_arguments(ev, evaluate=True)
@@ -196,12 +196,25 @@ def export(args) -> int:
     return 0
 
 
+DRAWN = {("evaluate", "png"): ("classify", "forecast"), ("evaluate", "attention_png"): ("seq2seq",),
+         ("predict", "attention_png"): ("seq2seq", "caption")}   # the tasks that draw each PNG option
+
+
+def check_drawn(task: str | None, command: str, args) -> None:
+    """UserError for a PNG option that this task's ``command`` would ignore (caption draws with predict only)."""
+    for (where, name), drawers in DRAWN.items():
+        if where == command and getattr(args, name, None) is not None and task not in drawers:
+            raise UserError(f"--{name.replace('_', '-')}: rnnkit {command} draws no picture for a checkpoint of task "
+                            f"{task!r} (it does for {' and '.join(drawers)}); leave it out")
+
+
 def evaluate(args) -> int:
     from .tasks.charlm import dynamic_options
     from .tasks.contract import check_png
     dynamic = dynamic_options(args)   # validated before any work
     check_png(args.png, "the --png picture", args.overwrite, "--png")   # seq2seq checks --attention-png itself
     task = checkpoint_task(args.checkpoint)
+    check_drawn(task, "evaluate", args)
     if dynamic is not None and task != "charlm":
         raise UserError(f"--dynamic evaluates a charlm checkpoint; {args.checkpoint} is of task {task!r}")
     if task == "seq2seq":
@@ -261,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
             return gradflow(args)
         elif args.command == "predict":
             task = checkpoint_task(args.checkpoint)
+            check_drawn(task, "predict", args)
             if task == "caption":
                 from .tasks import caption
                 return caption.predict_command(args)

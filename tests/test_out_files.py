@@ -118,3 +118,19 @@ def test_bench_json_gets_the_shared_check(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(tempfile, "mkstemp", refuse)
     assert "cannot write b.json" in bench_error(capsys, ["--out", str(tmp_path / "b.json")])
     assert sorted(os.listdir(tmp_path)) == ["file", "old.json"]
+
+
+@pytest.mark.parametrize("task,command,option", [
+    ("tag", "evaluate", "--png"), ("charlm", "evaluate", "--png"), ("caption", "evaluate", "--attention-png"),
+    ("classify", "evaluate", "--attention-png"), ("classify", "predict", "--attention-png")])
+def test_a_png_option_the_task_would_ignore_is_refused(task, command, option, tmp_path, capsys):
+    """No silent no-op: only classify and forecast draw evaluate's --png, seq2seq evaluate's --attention-png, and
+    seq2seq and caption predict's; any other checkpoint is refused before its model is read."""
+    from rnnkit.train import save_checkpoint
+    import torch
+    ck = tmp_path / "ck.safetensors"
+    save_checkpoint(ck, {"w": torch.zeros(1)}, config={"task": task})   # a header alone: never loaded as a model
+    argv = [command, "--checkpoint", str(ck)] + (["--data", str(ck)] if command == "evaluate" else [str(ck)])
+    line = error_of(capsys, argv + [option, str(tmp_path / "p.png")])
+    assert f"{option}: rnnkit {command} draws no picture for a checkpoint of task '{task}'" in line, line
+    assert not (tmp_path / "p.png").exists()
