@@ -95,3 +95,12 @@ def test_the_plateau_schedule_trains_a_supervised_task(tmp_path, capsys):
     """The plateau schedule cannot warm up: the task's default warmup is none with it (it was a traceback)."""
     assert main(["train", "classify", "--schedule", "plateau", "--max-steps", "2", "--epochs", "1",
                  "--embedding-dim", "8", "--hidden-size", "8", "--quiet", "--out", str(tmp_path / "run")]) == 0
+
+
+def test_a_supervised_task_validates_every_n_updates_with_eval_every(tmp_path):
+    import json
+    out = tmp_path / "run"
+    assert main(["train", "classify", "--eval-every", "3", "--max-steps", "7", "--epochs", "1", "--embedding-dim", "8",
+                 "--hidden-size", "8", "--quiet", "--out", str(out)]) == 0
+    steps = [r["step"] for r in json.loads((out / "history.json").read_text()) if r.get("val_acc") is not None]
+    assert steps == [3, 6, 7], steps
