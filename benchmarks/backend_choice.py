@@ -14,7 +14,6 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ from pathlib import Path
 import torch
 
 import rnnkit
+from _machine import now, uptime
 from rnnkit import backends
 
 SHAPES = [  # (cell, batch, time, input, hidden)
@@ -70,10 +70,6 @@ def row(cell: str, B: int, T: int, I: int, H: int, train: bool) -> dict:
     return out
 
 
-def uptime() -> str:
-    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--threads", type=int, default=1)
@@ -83,9 +79,9 @@ def main(argv=None) -> int:
     from rnnkit.kernels import native
     if native.load() is None:
         p.error("the native kernels cannot be built here: nothing to compare")
-    started, load_before = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), uptime()
+    started, load_before = now(), uptime()
     rows = [row(*shape, train) for shape in SHAPES for train in (True, False)]
-    result = {"started": started, "finished": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+    result = {"started": started, "finished": now(),
               "uptime_before": load_before, "uptime_after": uptime(), "threads": a.threads,
               "machine": platform.machine(), "cpus": os.cpu_count(), "torch": torch.__version__,
               "command": " ".join(sys.argv),

@@ -22,11 +22,11 @@ import os
 import platform
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import torch
 
+from _machine import ISO, commit, now, stamp
 from rnnkit.train.checkpoint import atomic_write
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,16 +36,12 @@ NOTE = ("measured on a 2-core machine shared with other engineers' niced (nice 1
         "priority under /tmp/rnnkit-measure.lock; uptime before and after shows the load")
 
 
-def uptime() -> str:
-    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
-
-
 def run(name: str, options: list[str]) -> None:
     from rnnkit.cli import main
     out = ROOT / "runs" / f"caption-{name}"
-    before = {"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "uptime": uptime()}
+    before = stamp(ISO)
     status = main(["train", "caption", *options, "--out", str(out), "--quiet"])
-    after = {"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "uptime": uptime()}
+    after = stamp(ISO)
     if status:
         sys.exit(status)
     result = json.loads((out / "test.json").read_text())
@@ -63,17 +59,16 @@ def speed(name: str, root: Path, steps: int, options: list[str]) -> None:
         argv = [sys.executable, "-m", "rnnkit", "train", "caption", "--train-size", "2000", "--valid-size", "50",
                 "--test-size", "50", "--unseen-size", "50", "--max-steps", str(steps), "--epochs", "1", "--out",
                 str(Path(tmp) / "run"), "--quiet", *options]
-        before = {"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "uptime": uptime()}
+        before = stamp(ISO)
         done = subprocess.run(argv, env={**os.environ, "PYTHONPATH": str(root)}, cwd=root, capture_output=True,
                               text=True)   # cwd: python -m imports from the current folder first
-        after = {"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "uptime": uptime()}
+        after = stamp(ISO)
         if done.returncode:
             sys.exit(done.stderr)
         result = json.loads((Path(tmp) / "run" / "test.json").read_text())
-    commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True).stdout.strip() or "not a git checkout"
+    head = commit(root) or "not a git checkout"
     record = {"name": name, "what": f"training throughput, {steps} updates on 2,000 built-in scenes",
-              "command": " ".join(argv[1:]), "rnnkit_root": str(root), "commit": commit,
+              "command": " ".join(argv[1:]), "rnnkit_root": str(root), "commit": head,
               "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "before": before, "after": after, "note": NOTE,
               "torch": torch.__version__, "cpus": os.cpu_count(), "updates": result["updates"],
               "batch_size": result["options"]["batch_size"],
@@ -111,7 +106,7 @@ def counts(name: str, which: str = "best") -> None:
         print(split, {n: (f["images"], round(f["attr"], 2), round(f["bleu4"], 1)) for n, f in by[split].items()})
     record[f"{which}_checkpoint_by_objects"] = {
         "what": f"greedy decoding of {which}.safetensors: all scenes, then per number of objects in the scene",
-                            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **by}
+                            "date": now(ISO), **by}
     atomic_write(path, json.dumps(record, indent=1).encode())
     print(f"written {path}")
 

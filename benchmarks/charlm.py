@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import tempfile
 import time
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-import rnnkit
+from _machine import versions
 from rnnkit.cli import main as cli
 from rnnkit.data.text import read_texts
 from rnnkit.tasks import charlm
@@ -38,8 +37,7 @@ def measure(minutes: float, texts: list[str], extra: list[str]) -> dict:
     text = read_texts(texts)
     _, val = charlm.split_text(text, options.val_fraction, options.batch_size * options.seq_len)
     result = charlm.evaluate(model, vocab, val)
-    return {"rnnkit": rnnkit.__version__, "torch": torch.__version__, "python": platform.python_version(),
-            "threads": torch.get_num_threads(), "minutes": minutes, "wall_s": round(wall, 1),
+    return {**versions(), "threads": torch.get_num_threads(), "minutes": minutes, "wall_s": round(wall, 1),
             "corpus": ", ".join(texts) or "pydoc_data.topics", "characters": len(text), "options": extra,
             "val_loss": round(result["loss"], 4), "val_bpc": round(result["bpc"], 4),
             "val_perplexity": round(result["perplexity"], 3)}

@@ -13,18 +13,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 
+from _machine import now, uptime
 from rnnkit.data.text import read_texts
 from rnnkit.tasks import charlm
 from rnnkit.train.dynamic import DynamicEvalConfig
 
 
 def load() -> str:
-    return time.strftime("%H:%M:%S UTC ", time.gmtime()) + subprocess.run(["uptime"], capture_output=True,
-                                                                         text=True).stdout.strip()
+    return now("%H:%M:%S UTC ") + uptime()
 
 
 def main() -> int:

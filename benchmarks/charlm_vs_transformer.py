@@ -42,19 +42,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import charlm_transformer as tf  # noqa: E402
+from _machine import stamp, versions  # noqa: E402
 
-import rnnkit  # noqa: E402
 from rnnkit.data.text import Vocabulary, read_texts  # noqa: E402
 from rnnkit.tasks import charlm  # noqa: E402
 from rnnkit.train.checkpoint import atomic_write  # noqa: E402
 from rnnkit.train.dynamic import DynamicEvalConfig  # noqa: E402
 
 LOCK = "/tmp/rnnkit-measure.lock"
-
-
-def load() -> dict:
-    return {"date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
-            "uptime": subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()}
 
 
 @contextlib.contextmanager
@@ -64,9 +59,9 @@ def measuring(use_lock: bool, where: dict):
         if use_lock:
             fcntl.flock(f, fcntl.LOCK_EX)
         try:
-            where["before"] = load()
+            where["before"] = stamp()
             yield
-            where["after"] = load()
+            where["after"] = stamp()
         finally:
             if use_lock:
                 fcntl.flock(f, fcntl.LOCK_UN)
@@ -202,8 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {"text": a.text, "characters": len(text), "train_characters": len(train_text),
               "held_out_characters": len(val_text), "split": "first 90% trains, last 10% held out",
               "minutes": a.minutes, "hardware": hardware(),
-              "versions": {"rnnkit": rnnkit.__version__, "torch": torch.__version__,
-                           "python": platform.python_version()},
+              "versions": versions(),
               "note": ("run one phase after the other, each under the measurement lock at normal priority; the "
                        "machine was shared with other engineers' niced processes (see the load per phase). "
                        "RNN: `rnnkit train charlm` defaults, its evaluations count in its budget; transformer: "

@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _machine import ISO, stamp
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 NOTE = ("measured on a 2-core machine shared with other engineers' niced processes, these runs at normal priority "
@@ -33,11 +35,6 @@ TASKS = {   # task: (extra options, items per update with the defaults, what an 
     "classify": (["--epochs", "1"], 32, "texts"),
 }
 LAYOUTS = {"1 process x 2 threads": (1, 2), "2 processes x 1 thread": (2, 1)}
-
-
-def stamp() -> dict:
-    up = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
-    return {"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "uptime": up}
 
 
 def train(task: str, procs: int, threads: int, minutes: float, out: Path) -> dict:
@@ -70,7 +67,7 @@ def _numel(shape) -> int:
 
 
 def run(minutes: float, name: str) -> None:
-    before = stamp()
+    before = stamp(ISO)
     runs = {}
     with tempfile.TemporaryDirectory() as tmp:
         for task in TASKS:
@@ -79,7 +76,7 @@ def run(minutes: float, name: str) -> None:
                 runs.setdefault(task, {})[layout] = r = train(task, procs, threads, minutes, out)
                 print(f"{task:9s} {layout}: {r['updates']} updates in {r['train_seconds']:.1f} s, "
                       f"{r['items_per_second']:,.0f} {r['item']}/s", flush=True)
-    after = stamp()
+    after = stamp(ISO)
     for task, layouts in runs.items():
         one, two = layouts["1 process x 2 threads"], layouts["2 processes x 1 thread"]
         layouts["speedup of 2 processes"] = round(two["items_per_second"] / one["items_per_second"], 3)

@@ -13,30 +13,21 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
-import torch
-
-import rnnkit
+from _machine import loadavg, now, versions
 from rnnkit.cli import main as cli
 
 RESULTS = Path(__file__).resolve().parent / "results"
 METHODS = ("rnn", "naive", "seasonal_naive", "ets", "arima")
 
 
-def machine() -> dict:
-    return {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
-            "load_1_5_15": [round(x, 2) for x in os.getloadavg()]}
-
-
 def measure(series: str, extra: list[str], name: str) -> dict:
-    before = machine()
+    before = {"date": now(), "load_1_5_15": loadavg()}
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
         if cli(["train", "forecast", "--dataset", series, "--out", out, "--quiet", *extra]) != 0:
@@ -45,8 +36,7 @@ def measure(series: str, extra: list[str], name: str) -> dict:
         report = json.loads((Path(out) / "forecast.json").read_text())
         shutil.copyfile(Path(out) / "forecast.png", RESULTS / f"forecast-{name}.png")
     return {**report, "options": extra, "niced": os.nice(0), "wall_s_including_baselines": round(wall, 1), "before": before,
-            "after": machine(), "rnnkit": rnnkit.__version__, "torch": torch.__version__,
-            "python": platform.python_version(), "cpus": os.cpu_count(),
+            "after": {"date": now(), "load_1_5_15": loadavg()}, **versions(), "cpus": os.cpu_count(),
             "training_threads": "the task's --threads (default 1) unless given in options",
             "note": "2-core machine shared with other engineers' niced processes; load averages above"}
 

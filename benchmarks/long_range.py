@@ -25,17 +25,14 @@ import contextlib
 import io
 import json
 import os
-import platform
-import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
 
-import rnnkit
+from _machine import stamp, versions
 from rnnkit.tasks import adding, copy
 from rnnkit.train import load_checkpoint, restore_model
 
@@ -48,6 +45,7 @@ SETTINGS = {
     "adding": {"hidden_size": 32, "batch_size": 50, "lr": 0.01, "clip_norm": 1.0},
     "copy": {"hidden_size": 32, "batch_size": 50, "lr": 0.005, "clip_norm": 1.0, "length": 5, "symbols": 8},
 }
+ISO_OFFSET = "%Y-%m-%dT%H:%M:%S+00:00"   # the dates of long-range.json (datetime.isoformat in UTC)
 
 
 def train(task: str, cell: str, T: int, updates: int, out: str):
@@ -84,11 +82,6 @@ def score(task: str, model, T: int) -> dict:
     loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1), y.flatten())
     return {"success": float(right.all(1).float().mean()), "symbol_accuracy": float(right.float().mean()),
             "test_loss": float(loss), "baseline_loss": copy.baseline_loss(T, s["length"], s["symbols"])}
-
-
-def machine() -> dict:
-    return {"uptime": subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip(),
-            "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
 
 
 def load(path: Path) -> dict:
@@ -178,8 +171,7 @@ def main(argv=None) -> int:
     data = load(path)
     if args.task:
         torch.set_num_threads(1)
-        session = {"task": args.task, "before": machine(), "rnnkit": rnnkit.__version__, "torch": torch.__version__,
-                   "python": platform.python_version(), "threads": 1}
+        session = {"task": args.task, "before": stamp(ISO_OFFSET), **versions(), "threads": 1}
         for T in args.T:
             for cell in args.cells:
                 with tempfile.TemporaryDirectory() as tmp:
@@ -191,7 +183,7 @@ def main(argv=None) -> int:
                 data["runs"] = [r for r in data["runs"] if (r["task"], r["cell"], r["T"], r["updates"]) != key]
                 data["runs"].append(row)
                 save(path, data)
-        session["after"] = machine()
+        session["after"] = stamp(ISO_OFFSET)
         data["sessions"].append(session)
         save(path, data)
     print(report(data, out))

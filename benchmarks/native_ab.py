@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 
 import rnnkit
+from _machine import now, uptime
 from rnnkit import bench
 from rnnkit.kernels import build, native, scan, stream
 
@@ -182,15 +183,15 @@ def main(argv=None):
     if args.build_only:
         return 0
     sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
-    head = {"date_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()), "torch": torch.__version__,
+    head = {"date_utc": now("%Y-%m-%d %H:%M:%S"), "torch": torch.__version__,
             "threads": torch.get_num_threads(), "machine": platform.machine(), "rev_old": args.rev,
             "flags_old": old_flags, "flags_new": build.FLAGS + build.arch_flags(), "repeats": args.repeats, "stat": args.stat,
-            "load_before": subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()}
+            "load_before": uptime()}
     print(json.dumps(head, indent=1), flush=True)
     rows = {"sequence": lambda a, b: sequence_rows(a, b, sizes, args.repeats),
             "scan": lambda a, b: scan_rows(a, b, args.repeats), "streaming": lambda a, b: stream_rows(a, b, args.repeats)}
     result = dict(head, **{part: rows[part](old[part], new[part]) for part in parts})
-    result["load_after"] = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    result["load_after"] = uptime()
     result["note"] = ("2-core machine shared with other engineers' niced builds and tests; old and new "
                       f"interleaved in one process, the {args.stat} of `repeats` rounds")
     print("load after:", result["load_after"])

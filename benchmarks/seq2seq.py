@@ -34,34 +34,26 @@ import json
 import os
 import random
 import re
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))   # _machine, also when a test loads this file by path
+from _machine import commit, cpu_model, stamp  # noqa: E402
 RESULTS = ROOT / "benchmarks" / "results"
 NOTE = ("measured on a 2-core machine shared with other engineers' processes at nice 15; this process ran at "
         "normal priority under flock /tmp/rnnkit-measure.lock")
-
-
-def context() -> dict:
-    return {"date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
-            "uptime": subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()}
 
 
 def environment() -> dict:
     """Hardware and versions, for the result file."""
     import platform
     import torch
-    cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
-                if l.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").is_file() else "?"
-    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True).stdout.strip()
     affinity = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
-    return {"cpu": cpu, "cores": os.cpu_count(), "pinned_to_cores": affinity, "python": platform.python_version(),
-            "torch": torch.__version__, "torch_threads": torch.get_num_threads(), "rnnkit_commit": commit}
+    return {"cpu": cpu_model(), "cores": os.cpu_count(), "pinned_to_cores": affinity, "python": platform.python_version(),
+            "torch": torch.__version__, "torch_threads": torch.get_num_threads(), "rnnkit_commit": commit()}
 
 
 def save(name: str, record: dict) -> None:
@@ -82,10 +74,10 @@ def quality(name: str, train_args: list[str], test_src: str | None, test_tgt: st
     for path in (test_src, test_tgt, test_tsv):   # before the training, not after
         if path and not Path(path).is_file():
             sys.exit(f"seq2seq.py quality: test file not found: {path}")
-    before, env, start = context(), environment(), time.monotonic()
+    before, env, start = stamp(), environment(), time.monotonic()
     status = main(["train", "seq2seq", *train_args])
     wall = time.monotonic() - start
-    after_training = context()
+    after_training = stamp()
     if status:
         sys.exit(status)
     if test_src or test_tsv:   # best checkpoint by the validation metric, scored as `rnnkit evaluate` scores it
@@ -108,7 +100,7 @@ def quality(name: str, train_args: list[str], test_src: str | None, test_tgt: st
         result = json.loads((out / "test.json").read_text())
     history = json.loads((out / "history.json").read_text())
     save(name, {"what": f"rnnkit train seq2seq {' '.join(train_args)}", "before": before,
-                "after_training": after_training, "after": context(), "environment": env,
+                "after_training": after_training, "after": stamp(), "environment": env,
                 "wall_seconds_including_data_and_test": round(wall, 1), "threads": os.environ.get("OMP_NUM_THREADS"),
                 "test": result, "history": history, "note": NOTE})
 
@@ -121,7 +113,7 @@ def speed(name: str, checkpoint: str | None, data: str | None, beam: int, thread
     from rnnkit.models.seq2seq import EOS, Seq2Seq, Seq2SeqConfig
     from rnnkit.tasks import seq2seq
     torch.set_num_threads(threads)
-    before = context()
+    before = stamp()
     if checkpoint:
         model, tr, options = seq2seq.load_model(checkpoint)
         sentences = [s for s, _ in seq2seq.parallel.read_tsv(data)][:n]
@@ -152,7 +144,7 @@ def speed(name: str, checkpoint: str | None, data: str | None, beam: int, thread
         what = {"model": config.to_dict(), "input": "random ids, 8-18 tokens (mean 13)",
                 "output_tokens": "14 per hypothesis (EOS suppressed: every hypothesis runs the full length)",
                 "batch": 64}
-    save(name, {"what": f"beam search, width {beam}, {threads} torch thread(s), {workers} worker thread(s)", "before": before, "after": context(),
+    save(name, {"what": f"beam search, width {beam}, {threads} torch thread(s), {workers} worker thread(s)", "before": before, "after": stamp(),
                 "sentences": n, "seconds": round(seconds, 3), "sentences_per_second": round(n / seconds, 1),
                 **what, "note": NOTE})
 
@@ -175,7 +167,7 @@ def attention_stats(name: str, checkpoint: str, data: str) -> None:
                 "data": data, "sentences": len(sources), "output_steps": int(steps),
                 "mean_weight_on_source_eos": round(on_eos / steps, 4), "mean_max_weight": round(top / steps, 4),
                 "uniform_weight_on_eos_would_be": round(sum(1 / len(tr.source_ids(s)) for s in sources) / len(sources), 4),
-                "date": context()["date"]})
+                "date": stamp()["date"]})
 
 
 def cldr(out: str, target: str, seed: int) -> None:

@@ -21,22 +21,18 @@ import tempfile
 import time
 from pathlib import Path
 
+from _machine import commit, uptime
+
 ROOT = Path(__file__).resolve().parents[1]
 TEST_MODULES = 8   # prepare-tag: the last 8 modules of ROLE_MODULES are the unseen test section
-
-
-def uptime() -> str:
-    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
 
 def versions() -> dict:
     """Python, torch and rnnkit versions (the git commit, "+changes" for a changed tree; RNNKIT_COMMIT names it
     for a copy made with git archive), and the torch threads."""
     import torch
-    git = lambda *a: subprocess.run(["git", "-C", str(ROOT), *a], capture_output=True, text=True).stdout.strip()
     return {"python": sys.version.split()[0], "torch": torch.__version__,
-            "rnnkit_commit": os.environ.get("RNNKIT_COMMIT") or git("rev-parse", "--short", "HEAD") + (
-                "+changes" if git("status", "--porcelain", "--", "rnnkit") else ""),
+            "rnnkit_commit": os.environ.get("RNNKIT_COMMIT") or commit(ROOT, changes=True),
             "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "unset (torch's default)")}
 
 

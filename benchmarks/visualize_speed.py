@@ -22,6 +22,8 @@ from pathlib import Path
 
 import torch
 
+from _machine import ISO, stamp
+
 
 def default_checkpoint(path: Path) -> None:
     from rnnkit.data.text import Vocabulary, builtin_corpus
@@ -36,10 +38,6 @@ def default_checkpoint(path: Path) -> None:
                                                       "vocab": list(vocab.chars), "options": {}})
 
 
-def uptime() -> str:
-    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
-
-
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--checkpoint", help="a charlm checkpoint (default: the default architecture, untrained)")
@@ -51,7 +49,7 @@ def main() -> int:
     ck = Path(a.checkpoint or "/tmp/rnnkit-visualize-default-gru.safetensors")
     if a.checkpoint is None:
         default_checkpoint(ck)
-    before = {"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "uptime": uptime()}
+    before = stamp(ISO)
     times, messages = [], []
     for _ in range(a.repeats):
         start = time.perf_counter()
@@ -62,7 +60,7 @@ def main() -> int:
             print(run.stderr, file=sys.stderr)
             return 1
         messages.append(run.stderr.strip().splitlines()[-1])
-    after = {"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "uptime": uptime()}
+    after = stamp(ISO)
     page = Path(a.page).read_text()
     result = {
         "what": f"wall time of `rnnkit visualize` for {a.chars} characters (interpreter start-up included)",

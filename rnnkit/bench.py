@@ -299,6 +299,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeats", type=int, default=None, help="timing rounds per measurement (median; default 5, 2 with --quick)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--out", default="bench.json", help="where to write the JSON results")
+    parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -326,18 +327,14 @@ def parse_sizes(text: str) -> list[tuple[int, int, int]]:
     return sizes
 
 
-def check_out(path: str) -> None:
-    """Fail before any timing if the JSON file cannot be written where asked."""
-    import os
-    from pathlib import Path
-    out = Path(path)
-    parent = out.parent if str(out.parent) else Path(".")
-    if out.is_dir():
-        fail(f"--out {path!r} is a directory; give a file name")
-    if not parent.is_dir():
-        fail(f"--out {path!r}: the directory {str(parent)!r} does not exist")
-    if not os.access(parent, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
-        fail(f"--out {path!r} is not writable")
+def check_out(path: str, overwrite: bool):
+    """The JSON file's path, checked before any timing as every output file is (tasks/options.check_out_file)."""
+    from .errors import UserError
+    from .tasks.options import check_out_file
+    try:
+        return check_out_file(path, (".json",), overwrite)
+    except UserError as e:
+        fail(str(e))
 
 
 def main(argv: list[str]) -> int:
@@ -353,7 +350,7 @@ def main(argv: list[str]) -> int:
     for option, value in (("--repeats", args.repeats), ("--threads", args.threads)):
         if value is not None and not 1 <= value <= 1024:
             fail(f"{option} must be an integer in [1, 1024], got {value}")
-    check_out(args.out)
+    out = check_out(args.out, args.overwrite)
     if args.sizes:
         parse_sizes(args.sizes)
     if args.threads:
@@ -372,7 +369,7 @@ def main(argv: list[str]) -> int:
               "memory": bench_memory(names, B0, 100 if quick else 1000, H0),
               "keras": bench_keras(names, sizes, repeats)}
     print(table(result))
-    with open(args.out, "w") as f:
-        json.dump(result, f, indent=1)
-    print(f"\nwrote {args.out}")
+    from .train.checkpoint import atomic_write
+    atomic_write(out, json.dumps(result, indent=1).encode("utf-8"))
+    print(f"\nwrote {out}")
     return 0

@@ -7,6 +7,7 @@
     rnnkit predict --checkpoint PATH [FILE|-]
     rnnkit predict --checkpoint PATH [--beam K] [FILE|-] [--attention-png PNG]     (seq2seq)
     rnnkit predict --checkpoint PATH [--beam K] IMAGE [IMAGE ...] [--attention-png PNG]   (caption)
+    (a PNG named by evaluate --png or --attention-png, predict --attention-png: replaced only with --overwrite)
     rnnkit export --checkpoint PATH --out MODEL.onnx [--step] [--overwrite]
     rnnkit info
     rnnkit bench [...]
@@ -53,7 +54,7 @@ def top_parser() -> Parser:
     ev.add_argument("--data", metavar="FILE", help="labelled data in the task's training format")
     ev.add_argument("--text", nargs="+", metavar="FILE", help="charlm: UTF-8 text file(s)")
     ev.add_argument("--json", action="store_true", help="print one JSON object (metric names to values), nothing else")
-    ev.add_argument("--png", metavar="FILE", help="classify: also save the confusion matrix as a PNG")
+    ev.add_argument("--png", metavar="FILE", help="classify: also save the confusion matrix as a PNG; forecast: the forecast plot")
     ev.add_argument("--images", metavar="DIR", help="caption: the folder of the images named in --data")
     add_dynamic_arguments(ev)
     add_seq2seq_arguments(ev, evaluate=True)
@@ -108,6 +109,7 @@ def add_seq2seq_arguments(parser, evaluate: bool) -> None:
     parser.add_argument("--alpha", type=float, help="seq2seq: length penalty exponent (default: as trained)")
     parser.add_argument("--max-len-a", type=float, help="seq2seq: at most a * source length + b output tokens")
     parser.add_argument("--max-len-b", type=float, help="seq2seq: see --max-len-a")
+    parser.add_argument("--overwrite", action="store_true", help="replace a PNG (--png, --attention-png) that exists")
 
 
 def seq2seq_evaluate(args) -> int:
@@ -116,7 +118,7 @@ def seq2seq_evaluate(args) -> int:
     if bool(args.src) != bool(args.tgt) or bool(args.src) == bool(args.data):
         raise UserError("evaluate a seq2seq checkpoint on --src F --tgt F (parallel files) or --data F (TSV)")
     m = seq2seq.evaluate_file(load_checkpoint(args.checkpoint), args.src or args.data, args.attention_png,
-                              tgt=args.tgt, beam=args.beam, workers=args.workers, alpha=args.alpha,
+                              tgt=args.tgt, beam=args.beam, workers=args.workers, overwrite=args.overwrite, alpha=args.alpha,
                               max_len_a=args.max_len_a, max_len_b=args.max_len_b)
     print(json.dumps(m) if args.json else seq2seq.report(m))
     return 0
@@ -194,10 +196,25 @@ def export(args) -> int:
     return 0
 
 
+DRAWN = {("evaluate", "png"): ("classify", "forecast"), ("evaluate", "attention_png"): ("seq2seq",),
+         ("predict", "attention_png"): ("seq2seq", "caption")}   # the tasks that draw each PNG option
+
+
+def check_drawn(task: str | None, command: str, args) -> None:
+    """UserError for a PNG option that this task's ``command`` would ignore (caption draws with predict only)."""
+    for (where, name), drawers in DRAWN.items():
+        if where == command and getattr(args, name, None) is not None and task not in drawers:
+            raise UserError(f"--{name.replace('_', '-')}: rnnkit {command} draws no picture for a checkpoint of task "
+                            f"{task!r} (it does for {' and '.join(drawers)}); leave it out")
+
+
 def evaluate(args) -> int:
     from .tasks.charlm import dynamic_options
+    from .tasks.contract import check_png
     dynamic = dynamic_options(args)   # validated before any work
+    check_png(args.png, "the --png picture", args.overwrite, "--png")   # seq2seq checks --attention-png itself
     task = checkpoint_task(args.checkpoint)
+    check_drawn(task, "evaluate", args)
     if dynamic is not None and task != "charlm":
         raise UserError(f"--dynamic evaluates a charlm checkpoint; {args.checkpoint} is of task {task!r}")
     if task == "seq2seq":
@@ -257,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
             return gradflow(args)
         elif args.command == "predict":
             task = checkpoint_task(args.checkpoint)
+            check_drawn(task, "predict", args)
             if task == "caption":
                 from .tasks import caption
                 return caption.predict_command(args)
@@ -268,7 +286,8 @@ def main(argv: list[str] | None = None) -> int:
                 from .train import load_checkpoint
                 decode = dict(alpha=args.alpha, max_len_a=args.max_len_a, max_len_b=args.max_len_b)
                 seq2seq.predict(load_checkpoint(args.checkpoint), None if source == "-" else source, sys.stdout,
-                                beam=args.beam, png=args.attention_png, workers=args.workers, **decode)
+                                beam=args.beam, png=args.attention_png, workers=args.workers,
+                                overwrite=args.overwrite, **decode)
                 return 0
             from .tasks.contract import predict_command
             return predict_command(args.checkpoint, source)

@@ -13,7 +13,7 @@ from rnnkit.data.text import Vocabulary
 from rnnkit.inspect import activations, rank_units, saturation, text_features
 from rnnkit.inspect.activations import Activations, LayerActivations
 from rnnkit.inspect.features import bracket_depth, inside_quotes, position_in_line, start_of_word
-from rnnkit.inspect.gates import project, step_function
+from rnnkit.inspect.gates import step_function
 from rnnkit.models.charlm import CharLM, CharLMConfig
 
 ALL_CELLS = CELL_CONFIGS + [
@@ -52,7 +52,7 @@ def test_inspected_step_equals_cell_step_and_gates_recombine(name, cls, options)
     cell = make_cell(cls, options)
     x, prev = torch.randn(4, 3, dtype=torch.float64), random_state(cell, 4)
     reference = cell.step(x, prev, cell)
-    state, q = step_function(cell)(project(x, cell), prev, cell)
+    state, q = step_function(cell)(x, prev, cell)
     for got, want in zip(state, reference):
         torch.testing.assert_close(got, want, rtol=0, atol=1e-12)
     for got, want in zip(recombine(cell, prev, q), reference):   # gates -> state by the cell's equations
@@ -61,6 +61,29 @@ def test_inspected_step_equals_cell_step_and_gates_recombine(name, cls, options)
         assert q[gate].shape == (4, cell.hidden_size)
     if cls is MinGRUCell:   # the candidate is g(.) > 0 (log-space minGRU)
         assert (q["candidate"] > 0).all() and min_g(torch.tensor([-1.0, 1.0])).gt(0).all()
+
+
+@pytest.mark.parametrize("name,cls,options", ALL_CELLS, ids=[c[0] for c in ALL_CELLS])
+def test_the_gates_are_the_cells_own(name, cls, options, monkeypatch):
+    """The inspected quantities are what the cell's step computed (its math lives in rnnkit/cells alone): a step
+    changed in the cell shows in the inspected gates."""
+    cell = make_cell(cls, options)
+    x, prev = torch.randn(4, 3, dtype=torch.float64), random_state(cell, 4)
+    original = cls.step
+
+    def doubled(x_t, state, p, rec_mask=None, record=None):
+        new = original(2 * x_t, state, p, rec_mask, record)
+        return new
+    monkeypatch.setattr(cls, "step", staticmethod(doubled))
+    state, q = step_function(cell)(x, prev, cell)
+    monkeypatch.undo()
+    reference, inside = cls.step(2 * x, prev, cell), {}
+    cls.step(2 * x, prev, cell, record=inside)
+    assert set(q) == set(inside) and "hidden" in q
+    for name_ in q:
+        torch.testing.assert_close(q[name_], inside[name_], rtol=0, atol=0)
+    for got, want in zip(state, reference):
+        torch.testing.assert_close(got, want, rtol=0, atol=0)
 
 
 def tiny_charlm(cell: str, zoneout: float = 0.0, embedding_dim: int = 4, seed: int = 0):

@@ -24,18 +24,24 @@ class ActivatedLSTMCell(LSTMCell):
         self.activation, self.recurrent_activation = activation, recurrent_activation
 
     @staticmethod
-    def step(x: torch.Tensor, state: State, p: "ActivatedLSTMCell", rec_mask=None) -> State:
+    def step(x: torch.Tensor, state: State, p: "ActivatedLSTMCell", rec_mask=None, record=None) -> State:
         h, c = state
         act, ra = p.activation, p.recurrent_activation
         h_rec = h if rec_mask is None else h * rec_mask
         i, f, g, o = (x @ p.weight_ih.T + p.bias_ih + h_rec @ p.weight_hh.T + p.bias_hh).chunk(4, 1)
         if p.weight_c is not None:
             i, f = i + p.weight_c[0] * c, f + p.weight_c[1] * c
-        c = ra(f) * c + ra(i) * act(g)
+        i, f, g = ra(i), ra(f), act(g)
+        c = f * c + i * g
         if p.weight_c is not None:
             o = o + p.weight_c[2] * c
-        h = ra(o) * act(c)
-        return (h if p.weight_hr is None else h @ p.weight_hr.T, c)
+        o = ra(o)
+        h = o * act(c)
+        h = h if p.weight_hr is None else h @ p.weight_hr.T
+        if record is not None:
+            record.update({"hidden": h, "cell": c, "input gate": i, "forget gate": f, "candidate": g,
+                           "output gate": o})
+        return (h, c)
 
 
 class ActivatedGRUCell(GRUCell):
@@ -47,7 +53,7 @@ class ActivatedGRUCell(GRUCell):
         self.activation, self.recurrent_activation = activation, recurrent_activation
 
     @staticmethod
-    def step(x: torch.Tensor, state: State, p: "ActivatedGRUCell", rec_mask=None) -> State:
+    def step(x: torch.Tensor, state: State, p: "ActivatedGRUCell", rec_mask=None, record=None) -> State:
         (h,) = state
         H, act, ra = p.hidden_size, p.activation, p.recurrent_activation
         h_rec = h if rec_mask is None else h * rec_mask
@@ -60,4 +66,7 @@ class ActivatedGRUCell(GRUCell):
             hr, hz = (h_rec @ p.weight_hh[:2 * H].T + p.bias_hh[:2 * H]).chunk(2, 1)
             r, z = ra(xr + hr), ra(xz + hz)
             n = act(xn + (r * h_rec) @ p.weight_hh[2 * H:].T + p.bias_hh[2 * H:])
-        return ((1 - z) * n + z * h,)
+        h = (1 - z) * n + z * h
+        if record is not None:
+            record.update({"hidden": h, "reset gate": r, "update gate": z, "candidate": n})
+        return (h,)

@@ -1,7 +1,7 @@
 """The cell protocol and the initialisation every cell shares.
 
 A cell is an ``nn.Module`` holding parameters, plus a pure step function
-``step(x_t, state, p, rec_mask=None) -> state``:
+``step(x_t, state, p, rec_mask=None, record=None) -> state``:
 
 * ``x_t``      (B, input_size)
 * ``state``    a tuple of tensors, each (B, size); ``state[0]`` is the output
@@ -10,6 +10,9 @@ A cell is an ``nn.Module`` holding parameters, plus a pure step function
 * ``rec_mask`` optional (B, state_sizes[0]) multiplier applied to the
                recurrent input before the recurrent matrix multiply
                (variational recurrent dropout, Gal & Ghahramani 2016)
+* ``record``   optional dict that the step fills with what it computed inside,
+               by name, each (B, units): "hidden", "cell", the σ gates ("input
+               gate", ...), "candidate" (rnnkit.inspect reads them from here)
 
 The sequence runner (``rnnkit.layers``) owns everything that is not the
 cell's math: time loop, masks, zoneout, dropout sampling.

@@ -33,10 +33,13 @@ class ElmanCell(Cell):
         zeros_(self.bias_ih, self.bias_hh)
 
     @staticmethod
-    def step(x: torch.Tensor, state: State, p: "ElmanCell", rec_mask=None) -> State:
+    def step(x: torch.Tensor, state: State, p: "ElmanCell", rec_mask=None, record=None) -> State:
         (h,) = state
         h_rec = h if rec_mask is None else h * rec_mask
-        return (p.activation(x @ p.weight_ih.T + p.bias_ih + h_rec @ p.weight_hh.T + p.bias_hh),)
+        h = p.activation(x @ p.weight_ih.T + p.bias_ih + h_rec @ p.weight_hh.T + p.bias_hh)
+        if record is not None:
+            record.update({"hidden": h})
+        return (h,)
 
     def config(self) -> dict:
         return {"hidden_size": self.hidden_size, "activation": activation_name(self.activation)}

@@ -41,7 +41,7 @@ class GRUCell(Cell):
         zeros_(self.bias_ih, self.bias_hh)
 
     @staticmethod
-    def step(x: torch.Tensor, state: State, p: "GRUCell", rec_mask=None) -> State:
+    def step(x: torch.Tensor, state: State, p: "GRUCell", rec_mask=None, record=None) -> State:
         (h,) = state
         H = p.hidden_size
         h_rec = h if rec_mask is None else h * rec_mask
@@ -54,7 +54,10 @@ class GRUCell(Cell):
             hr, hz = (h_rec @ p.weight_hh[:2 * H].T + p.bias_hh[:2 * H]).chunk(2, 1)
             r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
             n = torch.tanh(xn + (r * h_rec) @ p.weight_hh[2 * H:].T + p.bias_hh[2 * H:])
-        return ((1 - z) * n + z * h,)
+        h = (1 - z) * n + z * h
+        if record is not None:
+            record.update({"hidden": h, "reset gate": r, "update gate": z, "candidate": n})
+        return (h,)
 
     def config(self) -> dict:
         return {"hidden_size": self.hidden_size, "reset_after": self.reset_after}

@@ -43,11 +43,14 @@ class JordanCell(Cell):
         zeros_(self.bias_h, self.bias_y)
 
     @staticmethod
-    def step(x: torch.Tensor, state: State, p: "JordanCell", rec_mask=None) -> State:
+    def step(x: torch.Tensor, state: State, p: "JordanCell", rec_mask=None, record=None) -> State:
         (y,) = state
         y_rec = y if rec_mask is None else y * rec_mask
         h = p.activation(x @ p.weight_ih.T + y_rec @ p.weight_yh.T + p.bias_h)
-        return (p.output_activation(h @ p.weight_hy.T + p.bias_y),)
+        y = p.output_activation(h @ p.weight_hy.T + p.bias_y)
+        if record is not None:
+            record.update({"output": y, "hidden": h})
+        return (y,)
 
     def config(self) -> dict:
         return {"hidden_size": self.hidden_size, "output_size": self.state_sizes[0],

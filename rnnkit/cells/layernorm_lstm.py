@@ -48,15 +48,19 @@ class LayerNormLSTMCell(Cell):
                 g.fill_(1.0)
 
     @staticmethod
-    def step(x: torch.Tensor, state: State, p: "LayerNormLSTMCell", rec_mask=None) -> State:
+    def step(x: torch.Tensor, state: State, p: "LayerNormLSTMCell", rec_mask=None, record=None) -> State:
         h, c = state
         n4, n1 = (4 * p.hidden_size,), (p.hidden_size,)
         h_rec = h if rec_mask is None else h * rec_mask
         gates = (F.layer_norm(x @ p.weight_ih.T, n4, p.ln_ih_weight, None, p.eps)
                  + F.layer_norm(h_rec @ p.weight_hh.T, n4, p.ln_hh_weight, None, p.eps) + p.bias)
         i, f, g, o = gates.chunk(4, 1)
-        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-        h = torch.sigmoid(o) * torch.tanh(F.layer_norm(c, n1, p.ln_c_weight, p.ln_c_bias, p.eps))
+        i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
+        c = f * c + i * g
+        h = o * torch.tanh(F.layer_norm(c, n1, p.ln_c_weight, p.ln_c_bias, p.eps))
+        if record is not None:
+            record.update({"hidden": h, "cell": c, "input gate": i, "forget gate": f, "candidate": g,
+                           "output gate": o})
         return (h, c)
 
     def config(self) -> dict:

@@ -56,17 +56,23 @@ class LSTMCell(Cell):
             lecun_uniform_(self.weight_hr)
 
     @staticmethod
-    def step(x: torch.Tensor, state: State, p: "LSTMCell", rec_mask=None) -> State:
+    def step(x: torch.Tensor, state: State, p: "LSTMCell", rec_mask=None, record=None) -> State:
         h, c = state
         h_rec = h if rec_mask is None else h * rec_mask
         i, f, g, o = (x @ p.weight_ih.T + p.bias_ih + h_rec @ p.weight_hh.T + p.bias_hh).chunk(4, 1)
         if p.weight_c is not None:
             i, f = i + p.weight_c[0] * c, f + p.weight_c[1] * c
-        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        i, f, g = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g)
+        c = f * c + i * g
         if p.weight_c is not None:
             o = o + p.weight_c[2] * c
-        h = torch.sigmoid(o) * torch.tanh(c)
-        return (h if p.weight_hr is None else h @ p.weight_hr.T, c)
+        o = torch.sigmoid(o)
+        h = o * torch.tanh(c)
+        h = h if p.weight_hr is None else h @ p.weight_hr.T
+        if record is not None:
+            record.update({"hidden": h, "cell": c, "input gate": i, "forget gate": f, "candidate": g,
+                           "output gate": o})
+        return (h, c)
 
     def config(self) -> dict:
         return {"hidden_size": self.hidden_size, "proj_size": self.proj_size, "peephole": self.peephole}

@@ -70,12 +70,15 @@ class MinGRUCell(_MinCell):
     gates = 2
 
     @staticmethod
-    def step(x: torch.Tensor, state: State, p: "MinGRUCell", rec_mask=None) -> State:
+    def step(x: torch.Tensor, state: State, p: "MinGRUCell", rec_mask=None, record=None) -> State:
         (h,) = state
         k_z, k_h = (x @ p.weight_ih.T + p.bias_ih).chunk(2, -1)
-        z = torch.sigmoid(k_z)
-        update = z * g(k_h)
-        return ((1 - z) * h + (update if rec_mask is None else update * rec_mask),)
+        z, cand = torch.sigmoid(k_z), g(k_h)
+        update = z * cand
+        h = (1 - z) * h + (update if rec_mask is None else update * rec_mask)
+        if record is not None:
+            record.update({"hidden": h, "update gate": z, "candidate": cand})
+        return (h,)
 
     @staticmethod
     def log_coefficients(x: torch.Tensor, p: "MinGRUCell") -> tuple[torch.Tensor, torch.Tensor]:
@@ -99,12 +102,17 @@ class MinLSTMCell(_MinCell):
     gates = 3
 
     @staticmethod
-    def step(x: torch.Tensor, state: State, p: "MinLSTMCell", rec_mask=None) -> State:
+    def step(x: torch.Tensor, state: State, p: "MinLSTMCell", rec_mask=None, record=None) -> State:
         (h,) = state
         k_f, k_i, k_h = (x @ p.weight_ih.T + p.bias_ih).chunk(3, -1)
-        f, i = torch.sigmoid(k_f), torch.sigmoid(k_i)
-        update = i / (f + i) * g(k_h)
-        return (f / (f + i) * h + (update if rec_mask is None else update * rec_mask),)
+        f, i, cand = torch.sigmoid(k_f), torch.sigmoid(k_i), g(k_h)
+        f_share, i_share = f / (f + i), i / (f + i)
+        update = i_share * cand
+        h = f_share * h + (update if rec_mask is None else update * rec_mask)
+        if record is not None:
+            record.update({"hidden": h, "forget gate": f, "input gate": i, "forget share f'": f_share,
+                           "input share i'": i_share, "candidate": cand})
+        return (h,)
 
     @staticmethod
     def log_coefficients(x: torch.Tensor, p: "MinLSTMCell") -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,8 +1,8 @@
 """``activations(model, text)``: every layer's states and gates over a text, and the next-character predictions.
 
-The states come from the cell's step math run in Python one character at a
-time (``gates.py``, the reference path, which tests hold equal to
-``cell.step``), and the predictions from the model's output layer on them.
+The states come from the cell's own step (``cell.step``, the reference path)
+run in Python one character at a time, recording its gates (``gates.py``),
+and the predictions from the model's output layer on them.
 The model's own forward pass (its fast path) runs over the first
 ``CHECKED`` characters as a check: ``max_prob_diff`` is how far the two
 paths' next-character probabilities differ there, reported rather than
@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from ..layers import Recurrent
-from .gates import is_gate, project, step_function
+from .gates import is_gate, step_function
 
 CHECKED = 256   # characters on which the fast path checks the reference path
 
@@ -72,10 +72,9 @@ def run_layer(layer: Recurrent, x: torch.Tensor) -> LayerActivations:
     """x (T, I) -> the layer's quantities, each (T, units), by the cell's step math in evaluation mode."""
     cell, step, zone = layer.cell, step_function(layer.cell), layer.zoneout
     state = cell.init_state(1, x.device, x.dtype)
-    xw = project(x, cell)                                   # (T, gates * H), one matrix product
     rows: list[dict] = []
     for t in range(x.shape[0]):
-        new, q = step(xw[t:t + 1], state, cell)
+        new, q = step(x[t:t + 1], state, cell)
         if zone:   # zoneout in evaluation keeps the expectation: s = p s_prev + (1 - p) s_new (recurrent.py)
             new = tuple(zone * s + (1 - zone) * s_new for s, s_new in zip(state, new))
         output = "output" if "output" in q else "hidden"

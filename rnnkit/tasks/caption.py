@@ -31,7 +31,6 @@ from pathlib import Path
 import torch
 
 from ..data import images as imgdata
-from ..data.parallel import TokenVocabulary
 from ..errors import UserError
 from ..models.captioner import RNN_LAYERS, Captioner, CaptionerConfig, import_encoder, sequence_loss
 from ..models.decoding import beam_search, greedy
@@ -39,6 +38,7 @@ from ..models.seq2seq import ATTENTIONS, PAD
 from ..train import StepOutput, Trainer, TrainConfig, load_checkpoint, restore_model
 from ..train.checkpoint import atomic_write
 from . import contract
+from .caption_data import Captions, load_data, need_libraries
 from .options import option
 
 
@@ -79,8 +79,8 @@ class Options(contract.TaskOptions):
                                       "runs once per image)")
     threads: int | None = contract.shared("threads", 1, "torch threads for training: one ran faster than two on the "
                                           "shared 2-core machine (benchmarks/caption.md)")
-    eval_every: int | None = option(None, "also validate every N updates (default: once per epoch)", "training",
-                                    bounds="[1, 2**31]")
+    warmup_steps: int | None = contract.shared("warmup_steps", None, "linear warmup updates (default: 50; none with "
+                                                                     "plateau)")
     beam: int = option(1, "beam width of the final test decoding (1: greedy)", "output")
     out: str = contract.shared("out", "runs/caption", "directory for checkpoints, history and test.json")
 
@@ -112,57 +112,7 @@ class Options(contract.TaskOptions):
                                encoder=self.encoder)
 
 
-def need_libraries() -> None:
-    for module, why in (("PIL", "Pillow reads and draws the images"), ("sacrebleu", "sacrebleu computes BLEU")):
-        try:
-            __import__(module)
-        except ImportError:
-            raise UserError(f"the caption task needs {module} ({why}): pip install 'rnnkit[caption]'") from None
-
-
-# ---- data, vocabulary, decoding, metrics ----------------------------------------------------------
-
-def load_data(o: Options) -> tuple[dict[str, imgdata.CaptionSet], str]:
-    """({"train", "valid"[, "test", "unseen"]}: CaptionSet), a description of the source."""
-    if o.train is None:
-        from ..data import scenes
-        sizes = dict(train=o.train_size, valid=o.valid_size, test=o.test_size, unseen=o.unseen_size)
-        parts = scenes.scene_splits(sizes, o.seed, o.image_size, o.max_objects)
-        sets = {k: imgdata.CaptionSet(im, caps, [f"{k}-{i}" for i in range(len(caps))], sc)
-                for k, (im, caps, sc) in parts.items()}
-        return sets, f"the built-in scenes (1 to {o.max_objects} shapes)"
-    data = imgdata.read_folder(o.train, o.images, o.image_size)
-    if o.valid:
-        return {"train": data, "valid": imgdata.read_folder(o.valid, o.images, o.image_size)}, o.train
-    train, valid = imgdata.split_by_image(data, o.val_fraction, o.seed)
-    return {"train": train, "valid": valid}, o.train
-
-
-class Captions:
-    """What a checkpoint holds besides weights: the vocabulary, the image statistics, the length limit."""
-
-    def __init__(self, vocab: TokenVocabulary, mean: list[float], std: list[float], max_len: int):
-        self.vocab, self.mean, self.std, self.max_len = vocab, mean, std, max_len
-
-    @classmethod
-    def build(cls, train: imgdata.CaptionSet, min_count: int) -> "Captions":
-        tokens = [imgdata.tokenize(c) for caps in train.captions for c in caps]
-        mean, std = imgdata.channel_stats(train.images)
-        return cls(TokenVocabulary.build(tokens, min_count), mean, std, max(map(len, tokens)) + 5)
-
-    def to_dict(self) -> dict:
-        return {"vocab": list(self.vocab.tokens), "mean": self.mean, "std": self.std, "max_len": self.max_len}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "Captions":
-        return cls(TokenVocabulary(tuple(d["vocab"])), d["mean"], d["std"], d["max_len"])
-
-    def ids(self, data: imgdata.CaptionSet) -> list[list[list[int]]]:
-        return [[self.vocab.encode(imgdata.tokenize(c)) for c in caps] for caps in data.captions]
-
-    def text(self, ids) -> str:
-        return " ".join(self.vocab.decode(ids))
-
+# ---- decoding, metrics ------------------------------------------------------------------------------
 
 @torch.no_grad()
 def describe(model: Captioner, cap: Captions, images: torch.Tensor, beam: int = 1, batch_size: int = 256) -> list:
@@ -251,7 +201,7 @@ def run(o: Options) -> int:
           f"parameters (attention {config.attention}, {config.cell}); best checkpoint by validation {select}",
           file=sys.stderr)
     train_config = TrainConfig(epochs=o.epochs, max_steps=o.max_steps, max_minutes=o.minutes, optimizer=o.optimizer,
-                               lr=o.lr, weight_decay=o.weight_decay, schedule=o.schedule, warmup_steps=50,
+                               lr=o.lr, weight_decay=o.weight_decay, schedule=o.schedule, warmup_steps=contract.warmup(o, 50),
                                min_lr_ratio=0.05, clip_norm=o.clip_norm or None, monitor=f"val_{select}",
                                patience=o.patience, eval_every=o.eval_every, seed=o.seed,
                                verbose=0 if o.quiet else 1, out_dir=o.out)
@@ -353,7 +303,7 @@ def predict_command(args) -> int:
         raise UserError("predict with a caption checkpoint takes image files: rnnkit predict --checkpoint CK "
                         "IMAGE [IMAGE ...]")
     need_libraries()
-    png = contract.check_png(args.attention_png, "the attention picture")
+    png = contract.check_png(args.attention_png, "the attention picture", getattr(args, "overwrite", False))
     for p in args.input:
         if not Path(p).is_file():
             raise UserError(f"image not found: {p}")

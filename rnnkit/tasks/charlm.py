@@ -28,7 +28,7 @@ from ..train import StepOutput, Trainer, TrainConfig, load_checkpoint, restore_m
 from ..kernels import BACKENDS
 from ..train.config import PRECISIONS
 from ..train.dynamic import DynamicEvalConfig, dynamic_evaluate
-from .contract import TrainOptions, shared
+from .contract import TrainOptions, shared, warmup
 from .options import check_declared, check_fits, check_memory, check_out_dir, option, resume_options
 
 LN2 = math.log(2)
@@ -67,15 +67,14 @@ class Options(TrainOptions):
     lr: float = shared("lr", 5e-3)
     weight_decay: float = shared("weight_decay", 0.0, "decoupled weight decay (adamw)")
     schedule: str = shared("schedule", "cosine")
-    warmup_steps: int | None = option(None, f"linear warmup updates (default: {WARMUP}; none with plateau)",
-                                      "training", bounds="[0, 2**31]")
+    warmup_steps: int | None = shared("warmup_steps", None, f"linear warmup updates (default: {WARMUP}; none with "
+                                                            "plateau)")
     clip_norm: float = shared("clip_norm", 1.0)
     precision: str = option("fp32", "training arithmetic: bf16 autocasts the matrix products (weights stay fp32; "
                                     "1.7x the updates per second on a CPU with AVX512-BF16 or AMX, slower without); "
                                     "auto: bf16 where the CPU has native bf16, else fp32", "training",
                             choices=("auto",) + PRECISIONS)
-    eval_every: int | None = option(None, "also evaluate every N updates (default: once per epoch)", "training",
-                                    bounds="[1, 2**31]", per_run=True)
+    eval_every: int | None = shared("eval_every", None, "also evaluate every N updates (default: once per epoch)")
     seed: int = shared("seed", 0)
     out: str = shared("out", "runs/charlm")
     tensorboard: str | None = option(None, "also write TensorBoard logs (losses, metrics, learning rate, gradient "
@@ -104,15 +103,11 @@ class Options(TrainOptions):
             raise UserError("option tie_weights needs an embedding: leave out --onehot")
         if self.embedding_dropout and self.onehot:
             raise UserError("option embedding_dropout needs an embedding: leave out --onehot")
-        if self.schedule == "plateau" and self.warmup_steps:
-            raise UserError("option warmup_steps is not available with the plateau schedule; leave it out")
 
     @property
     def warmup(self) -> int:
         """The warmup updates this run uses."""
-        if self.warmup_steps is not None:
-            return self.warmup_steps
-        return 0 if self.schedule == "plateau" else WARMUP
+        return warmup(self, WARMUP)
 
 
 def native_bf16() -> bool:

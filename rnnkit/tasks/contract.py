@@ -39,7 +39,7 @@ import torch
 from ..errors import UserError
 from ..train import Trainer, TrainConfig, load_checkpoint, restore_model, seed_everything
 from ..train.optim import OPTIMIZERS, SCHEDULES
-from .options import RunOptions, check_out_dir, option, resume_options
+from .options import RunOptions, check_out_dir, check_out_file, option, resume_options
 
 
 @dataclass
@@ -63,6 +63,11 @@ class TrainOptions(RunOptions):
     threads: int | None = option(None, "torch threads for training (default: torch's own number)", "training",
                                  bounds="[1, 1024]", per_run=True)
 
+    def __post_init__(self):
+        super().__post_init__()   # types, choices, ranges, finiteness; --resume with --overwrite: tasks/options.py
+        if self.schedule == "plateau" and getattr(self, "warmup_steps", None):   # a task that has the option
+            raise UserError("option warmup_steps is not available with the plateau schedule; leave it out")
+
 
 @dataclass
 class TaskOptions(TrainOptions):
@@ -77,9 +82,13 @@ class TaskOptions(TrainOptions):
     weight_decay: float = option(0.0, "weight decay", "training", bounds="[0, inf)")
     patience: int | None = option(None, "stop after this many epochs without a better validation accuracy",
                                   "training", bounds="[1, 2**31]")
+    warmup_steps: int | None = option(None, "linear warmup updates (default: 50, at most one epoch's; none with "
+                                            "plateau)", "training", bounds="[0, 2**31]")
+    eval_every: int | None = option(None, "also validate every N updates (default: once per epoch)", "training",
+                                    bounds="[1, 2**31]", per_run=True)
 
     def __post_init__(self):
-        super().__post_init__()   # types, choices, ranges, finiteness; --resume with --overwrite: tasks/options.py
+        super().__post_init__()   # the training options' checks (TrainOptions)
         for name in ("train", "valid"):
             path = getattr(self, name)
             if path is not None and path != "-" and not Path(path).is_file():
@@ -96,6 +105,14 @@ def shared(name: str, default, help: str | None = None):
     of this task's own (what one item of a batch is, what the output directory holds)."""
     declared = SHARED[name]
     return field(default=default, metadata={**declared.metadata, "help": help or declared.metadata["help"]})
+
+
+def warmup(o: TrainOptions, default: int) -> int:
+    """The linear warmup updates of a run: its --warmup-steps, else the task's ``default``; none with the plateau
+    schedule (which cannot warm up: TaskOptions refuses --warmup-steps with it)."""
+    if o.warmup_steps is not None:
+        return o.warmup_steps
+    return 0 if o.schedule == "plateau" else default
 
 
 def start(o: TaskOptions, task: str | None = None):
@@ -187,9 +204,9 @@ def train(model: torch.nn.Module, step, train_data, val_data, o: TaskOptions, ta
     checkpoint ``start`` returned, to continue from."""
     config = TrainConfig(epochs=o.epochs, max_steps=o.max_steps, max_minutes=o.minutes, optimizer=o.optimizer,
                          lr=o.lr, weight_decay=o.weight_decay, schedule=o.schedule,
-                         warmup_steps=min(50, len(train_data)), min_lr_ratio=0.05, clip_norm=o.clip_norm or None,
-                         monitor="val_acc", patience=o.patience, seed=o.seed, verbose=0 if o.quiet else 1,
-                         out_dir=o.out)
+                         warmup_steps=warmup(o, min(50, len(train_data))), min_lr_ratio=0.05,
+                         clip_norm=o.clip_norm or None, monitor="val_acc", patience=o.patience,
+                         eval_every=o.eval_every, seed=o.seed, verbose=0 if o.quiet else 1, out_dir=o.out)
     check_out_dir(o.out, o.resume, o.overwrite)   # again, for a caller that did not start with start(o)
     options = {k: v for k, v in asdict(o).items() if k not in ("resume", "overwrite")}
     trainer = Trainer(model, step, config, task_config={**task_config, "options": options})
@@ -256,14 +273,14 @@ def predict_command(checkpoint: str, source: str) -> int:
     return 0
 
 
-def check_png(png: str | None, what: str) -> Path | None:
-    """Validated before any work: ``png`` is a .png path in an existing directory and matplotlib is installed
-    (UserError naming ``what``, e.g. "the attention map"); None passes."""
+def check_png(png: str | None, what: str, overwrite: bool = False, name: str = "--attention-png") -> Path | None:
+    """Validated before any work, as every output file (options.check_out_file): ``png`` is a .png path in a
+    folder that exists and can be written, not an existing file unless ``overwrite``; and matplotlib is
+    installed (UserError naming ``what``, e.g. "the attention map"). ``name``: the option that gave it. None
+    passes."""
     if png is None:
         return None
-    path = Path(png)
-    if path.suffix.lower() != ".png" or not path.parent.is_dir():
-        raise UserError(f"{what} needs a .png path in an existing directory, got {png}")
+    path = check_out_file(png, (".png",), overwrite, name)
     try:
         import matplotlib  # noqa: F401
     except ImportError:

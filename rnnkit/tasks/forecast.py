@@ -76,6 +76,7 @@ class Options(contract.TaskOptions):
     lr: float = contract.shared("lr", 3e-3)
     schedule: str = contract.shared("schedule", "none")
     clip_norm: float = contract.shared("clip_norm", 1.0)
+    warmup_steps: int | None = contract.shared("warmup_steps", None, "linear warmup updates (default: none)")
     threads: int | None = contract.shared("threads", 1, "torch threads for training: a model this small runs "
                                           "fastest on one (measured 11x faster than two on a busy 2-core machine)")
     out: str = contract.shared("out", "runs/forecast", "directory for the checkpoint, the table and the plot")
@@ -146,7 +147,8 @@ def run(o: Options) -> int:
           f"{config.hidden_size} {config.cell}, {config.decoder})", file=sys.stderr)
     train_config = TrainConfig(epochs=o.epochs, max_steps=o.max_steps, max_minutes=o.minutes, optimizer=o.optimizer,
                                lr=o.lr, weight_decay=o.weight_decay, schedule=o.schedule, clip_norm=o.clip_norm or None,
-                               patience=o.patience, seed=o.seed, verbose=0 if o.quiet else 2, out_dir=str(out))
+                               patience=o.patience, warmup_steps=contract.warmup(o, 0), eval_every=o.eval_every,
+                               seed=o.seed, verbose=0 if o.quiet else 2, out_dir=str(out))
     trainer = Trainer(model, forecast_step(model), train_config,   # monitors the validation loss
                       task_config={"task": "forecast", "model": config.to_dict(), "data": data, "options": asdict(o)})
     trainer.fit(TensorBatches(torch.from_numpy(train_x), torch.from_numpy(train_y), batch_size=o.batch_size,

@@ -260,18 +260,25 @@ def out_dir_verdict(out: str, resume: bool, overwrite: bool) -> Path | None:
 
 def check_out_file(out, suffixes: tuple[str, ...], overwrite: bool, name: str = "--out",
                    replace: str = "pass --overwrite") -> Path:
-    """The path of one output file (rnnkit visualize's page, rnnkit export's graph), refused before any work
-    (UserError): not ending in one of ``suffixes``, a directory, in a folder that does not exist, or an existing
-    file without ``overwrite``. ``name``: how the user gave it; ``replace``: how to allow replacing a file."""
+    """The path of one output file (rnnkit visualize's page, rnnkit export's graph, a PNG), refused before any
+    work (UserError): not ending in one of ``suffixes``, a directory, under a file, in a folder that does not
+    exist or cannot be written (a file is written and removed there to find out), or an existing file without
+    ``overwrite``. ``name``: how the user gave it; ``replace``: how to allow replacing a file."""
     path = Path(out)
     if path.suffix.lower() not in suffixes:
         raise UserError(f"{name} needs a path ending in {' or '.join(suffixes)}, got {out}")
     if path.is_dir():
         raise UserError(f"{name} {out} is a directory; name the {suffixes[0]} file to write")
-    if not path.parent.is_dir():
-        raise UserError(f"{name} {out}: the folder {path.parent} does not exist")
+    folder = path.parent
+    for parent in [folder, *folder.parents]:
+        if parent.exists() and not parent.is_dir():
+            raise UserError(f"{name} {out} lies under {parent}, which is a file; name a file in a folder")
+    if not folder.is_dir():
+        raise UserError(f"{name} {out}: the folder {folder} does not exist")
     if path.exists() and not overwrite:
         raise UserError(f"{out} exists; choose another {name} or {replace}")
+    from ..train.checkpoint import check_writable
+    check_writable(folder, what=path.name)   # the writers replace the file by a rename inside this folder
     return path
 
 

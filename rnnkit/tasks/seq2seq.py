@@ -71,12 +71,13 @@ class Options(contract.TrainOptions):
     lr: float = contract.shared("lr", 3e-3)
     weight_decay: float = contract.shared("weight_decay", 0.0)
     schedule: str = contract.shared("schedule", "cosine")
-    warmup_steps: int = option(50, "linear warmup updates", "training")
+    warmup_steps: int | None = contract.shared("warmup_steps", None, "linear warmup updates (default: 50; none with "
+                                                                     "plateau)")
     clip_norm: float = contract.shared("clip_norm", 1.0)
     label_smoothing: float = option(0.0, "label smoothing of the training loss", "training")
     sampling_ratio: float = option(0.0, "scheduled sampling: chance of feeding the model's own previous token "
                                         "instead of the true one in training", "training")
-    eval_every: int | None = option(None, "also validate every N updates (default: once per epoch)", "training")
+    eval_every: int | None = contract.shared("eval_every", None)
     patience: int | None = contract.shared("patience", None, "stop after this many validations without a better "
                                            "--select metric")
     select: str = option("auto", "validation metric that picks the best checkpoint (auto: exact match for "
@@ -245,7 +246,7 @@ def run(o: Options) -> int:
               "(pip install 'rnnkit[seq2seq]' for BLEU and chrF)", file=sys.stderr)
     train_config = TrainConfig(
         epochs=o.epochs, max_steps=o.max_steps, max_minutes=o.minutes, optimizer=o.optimizer, lr=o.lr,
-        weight_decay=o.weight_decay, patience=o.patience, schedule=o.schedule, warmup_steps=o.warmup_steps, min_lr_ratio=0.02, clip_norm=o.clip_norm or None,
+        weight_decay=o.weight_decay, patience=o.patience, schedule=o.schedule, warmup_steps=contract.warmup(o, 50), min_lr_ratio=0.02, clip_norm=o.clip_norm or None,
         eval_every=o.eval_every, monitor=f"val_{select}", seed=o.seed, verbose=0 if o.quiet else 1, out_dir=str(out))
     print(f"seq2seq: {len(train):,} training and {len(valid):,} validation pairs of {source}; vocabularies "
           f"{len(tr.src_vocab)} / {len(tr.tgt_vocab)} {o.tokens}; {sum(p.numel() for p in model.parameters()):,} "
@@ -306,12 +307,12 @@ def checkpoint_model(ck) -> tuple[Seq2Seq, Translator, dict]:
 
 
 def evaluate_file(ck, path: str, png: str | None = None, *, tgt: str | None = None, beam: int = 1,
-                  workers: int = 1, **decode) -> dict:
+                  workers: int = 1, overwrite: bool = False, **decode) -> dict:
     """BLEU, chrF and exact match (percent) on ``path`` (a TSV of pairs), or on sources ``path`` with
-    references ``tgt``; ``png`` draws the first sentence's attention."""
+    references ``tgt``; ``png`` draws the first sentence's attention (an existing file only with ``overwrite``)."""
     if beam < 1 or workers < 1:
         raise UserError(f"--beam and --workers must be at least 1, got {beam} and {workers}")
-    png_path = contract.check_png(png, "the attention map")
+    png_path = contract.check_png(png, "the attention map", overwrite)
     model, tr, options = checkpoint_model(ck)
     pairs = parallel.read_parallel(path, tgt) if tgt else parallel.read_tsv(path)
     hyps = translate(model, tr, [s for s, _ in pairs], beam, workers=workers, **decode_options(options, **decode))
@@ -328,11 +329,12 @@ def report(m: dict) -> str:
 
 
 def predict(ck, source: str | None, stream, *, beam: int = 1, png: str | None = None, workers: int = 1,
-            **decode) -> None:
-    """One output line per input line of ``source`` (a file, or - / None for standard input)."""
+            overwrite: bool = False, **decode) -> None:
+    """One output line per input line of ``source`` (a file, or - / None for standard input); ``png`` draws the
+    first sentence's attention (an existing file only with ``overwrite``)."""
     if beam < 1 or workers < 1:
         raise UserError(f"--beam and --workers must be at least 1, got {beam} and {workers}")
-    png_path = contract.check_png(png, "the attention map")
+    png_path = contract.check_png(png, "the attention map", overwrite)
     model, tr, options = checkpoint_model(ck)
     lines = sys.stdin.read().splitlines() if source in (None, "-") else parallel.read_lines(source)
     hyps = translate(model, tr, lines, beam, workers=workers, **decode_options(options, **decode))

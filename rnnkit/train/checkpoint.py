@@ -77,8 +77,9 @@ def atomic_write(path: str | os.PathLike, data: bytes) -> None:
         os.close(dir_fd)
 
 
-def check_writable(directory) -> None:
-    """UserError unless ``directory`` can be created and written (a file is written and removed to find out).
+def check_writable(directory, what: str = "checkpoints") -> None:
+    """UserError unless ``directory`` can be created and written (a file is written and removed to find out);
+    ``what``: the files to be written there, for the message.
 
     Directories the check had to create are removed again, so a run refused later (bad data) leaves nothing;
     the writers create them when they first write."""
@@ -90,7 +91,7 @@ def check_writable(directory) -> None:
         os.close(fd)
         os.unlink(probe)
     except OSError as e:
-        raise UserError(f"cannot write checkpoints to {directory}: {e.strerror or e}") from None
+        raise UserError(f"cannot write {what} to {directory}: {e.strerror or e}") from None
     finally:
         for d in created:   # innermost first
             try:
