@@ -257,7 +257,7 @@ def run(o: Options) -> int:
     trainer.fit(PairBatches(*tr.encode(train), o.batch_size, shuffle=True), ValidationSet(valid, tr),
                 resume=str(resume) if resume else None)
     best_row = max(trainer.history.rows, key=lambda r: -r["val_loss"] if select == "loss" else r[f"val_{select}"])
-    print(f"best validation: " + ", ".join(f"{k[4:]} {v:.4g}" for k, v in best_row.items() if k.startswith("val_"))
+    print("best validation: " + ", ".join(f"{k[4:]} {v:.4g}" for k, v in best_row.items() if k.startswith("val_"))
           + f" (update {best_row['step']}); {trainer.global_step} updates in {trainer.elapsed / 60:.1f} min; "
           f"checkpoints in {out}")
     if test is not None:
