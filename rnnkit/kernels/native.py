@@ -68,9 +68,10 @@ def fallback_reason(cell: Cell, x: torch.Tensor) -> str | None:
     return None
 
 
-# The LSTM kernel's per-step matmul (csrc/common.h make_plan): "auto" (the hand-written small gemm with the
-# batch's rows split over torch's threads for small sizes, torch's BLAS for large ones), "small" or "blas".
+# The LSTM and GRU kernels' per-step matmul (csrc/common.h make_plan): "auto" (the hand-written small gemm with
+# the batch's rows split over torch's threads for small sizes, torch's BLAS for large ones), "small" or "blas".
 STEP_GEMM = "auto"
+ROW_SPLIT = ("lstm", "gru")   # the kernel families that take the gemm= option
 
 
 def run(cell: Cell, x: torch.Tensor, state: tuple, *, mask=None, rec_mask=None, zone=None, reverse: bool = False):
@@ -117,7 +118,7 @@ def apply(cell, x, state, params, *, mask, rec_mask, zone, reverse):
     is the input projection and the kernel computes the gates in its storage (run_embedded's own gather)."""
     module, options = load(), kernel_options(cell)
     family, _ = KERNELS[type(cell)]
-    if family == "lstm":
+    if family in ROW_SPLIT:
         options = options + [f"gemm={STEP_GEMM}"]
     B, T, _ = x.shape
     if mask is not None:  # the kernels compute every step's input projection: no NaN may enter a masked one

@@ -395,21 +395,29 @@ inline std::pair<const T*, int64_t> recurrent_input_rows(const Loop<T>& L, const
   return {buf + b0 * S, S};
 }
 
-// recurrent_grad for rows [b0, b1) by the plan's gemm: g0 (B, S0) += rec_mask * dG (B, G) @ W (G, S0),
-// dG's row b0 at dG0 (rows ldg apart); buf (B, S0) is scratch.
+// recurrent_grad for rows [b0, b1) by the plan's gemm: g0 (B, S0) += rec_mask * (buf + dG (B, G) @ W (G, S0)),
+// dG's row b0 at dG0 (rows ldg apart). buf (B, S0) holds a partial gradient on the recurrent input when
+// `partial` (GRU's reset-before candidate), else it is scratch.
 template <typename T>
 inline void recurrent_grad_rows(const Plan& plan, const Loop<T>& L, int64_t b0, int64_t b1, const T* dG0, int64_t ldg,
-                                const T* W, int64_t G, int64_t S0, T* g0, T* buf) {
+                                const T* W, int64_t G, int64_t S0, T* g0, T* buf, bool partial = false) {
   const int64_t M = b1 - b0;
-  if (!L.rec_mask) {
+  if (!L.rec_mask && !partial) {
     plan_gemm(plan, M, S0, G, dG0, ldg, W, S0, T(1), g0 + b0 * S0, S0);
     return;
   }
-  plan_gemm(plan, M, S0, G, dG0, ldg, W, S0, T(0), buf + b0 * S0, S0);
+  plan_gemm(plan, M, S0, G, dG0, ldg, W, S0, partial ? T(1) : T(0), buf + b0 * S0, S0);
   for (int64_t b = b0; b < b1; ++b) {
-    const T* m = L.rec_mask + b * S0;
-    RNNKIT_IVDEP
-    for (int64_t j = 0; j < S0; ++j) g0[b * S0 + j] += m[j] * buf[b * S0 + j];
+    T* g = g0 + b * S0;
+    const T* d = buf + b * S0;
+    if (L.rec_mask) {  // two loops, not `m ? m[j] : 1` in one: a masked load from null (lstm.cpp's note)
+      const T* m = L.rec_mask + b * S0;
+      RNNKIT_IVDEP
+      for (int64_t j = 0; j < S0; ++j) g[j] += m[j] * d[j];
+    } else {
+      RNNKIT_IVDEP
+      for (int64_t j = 0; j < S0; ++j) g[j] += d[j];
+    }
   }
 }
 
