@@ -172,3 +172,30 @@ def test_embedding_fusion_under_bf16_autocast():
         emb, lstm, dense = model
         unfused = dense(lstm(emb(ids)))
     torch.testing.assert_close(fused.float(), unfused.float(), rtol=1e-2, atol=1e-2)   # Dense rounds to bf16
+
+
+def test_embedding_fusion_gradient_with_repeated_ids():
+    """The projected table's gather (native.Gather) adds the gradients of every position that reads a row:
+    ids repeated within and across sequences give the table the same gradient as F.embedding's backward."""
+    torch.manual_seed(4)
+    table = torch.randn(6, 5, dtype=torch.float64, requires_grad=True)
+    ids = torch.tensor([[1, 1, 3, 1], [3, 5, 5, 0]])
+    weights = torch.randn(2, 4, 5, dtype=torch.float64)
+    got, = torch.autograd.grad((native.Gather.apply(table, ids) * weights).sum(), table)
+    want, = torch.autograd.grad((torch.nn.functional.embedding(ids, table) * weights).sum(), table)
+    torch.testing.assert_close(native.Gather.apply(table, ids), torch.nn.functional.embedding(ids, table))
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+    assert got[2].abs().sum() == 0 and got[4].abs().sum() == 0   # rows nobody read
+
+
+def test_native_kernels_keep_freed_memory(monkeypatch):
+    """Loading the kernels sets glibc's malloc thresholds once (kernels/memory.py); RNNKIT_MALLOC=default
+    leaves malloc alone and says so."""
+    import platform
+    from rnnkit.kernels import memory
+    if platform.libc_ver()[0] == "glibc":
+        assert memory.STATE == "kept"   # the module fixture loaded the kernels
+    monkeypatch.setattr(memory, "STATE", "not set")
+    monkeypatch.setenv("RNNKIT_MALLOC", "default")
+    assert memory.keep_freed_memory() == "default (RNNKIT_MALLOC)"
+    assert memory.keep_freed_memory() == "default (RNNKIT_MALLOC)"   # once per process

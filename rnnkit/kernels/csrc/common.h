@@ -21,9 +21,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <exception>
 #include <string>
-#include <thread>
 #include <type_traits>
 #include <vector>
 
@@ -185,25 +183,16 @@ inline std::string option(const Options& options, const std::string& name, const
   return fallback;
 }
 
-// f(b0, b1) on plan.workers contiguous shares of [0, B): the first share on this thread, the others on
-// std::threads (they call no torch function; see small_gemm). An exception in any share is rethrown here.
+// f(b0, b1) on plan.workers contiguous shares of [0, B), one per thread of torch's own pool (at::parallel_for),
+// whose threads call no torch function inside (see small_gemm). Not std::threads of our own: torch's OpenMP
+// threads keep spinning a while after the matmul before the loop, and a thread of ours then shared its core
+// with one of them (measured: two threads barely faster than one). An exception in a share is rethrown here.
 template <typename F> inline void run_shares(const Plan& plan, int64_t B, const F& f) {
   const int64_t n = std::min<int64_t>(plan.workers, B);
   if (n <= 1) return f(int64_t(0), B);
-  std::vector<std::thread> threads;
-  std::vector<std::exception_ptr> errors(n);
-  auto share = [&](int64_t k) {
-    try {
-      f(B * k / n, B * (k + 1) / n);
-    } catch (...) {
-      errors[k] = std::current_exception();
-    }
-  };
-  for (int64_t k = 1; k < n; ++k) threads.emplace_back(share, k);
-  share(0);
-  for (auto& th : threads) th.join();
-  for (auto& e : errors)
-    if (e) std::rethrow_exception(e);
+  at::parallel_for(0, n, 1, [&](int64_t k0, int64_t k1) {
+    for (int64_t k = k0; k < k1; ++k) f(B * k / n, B * (k + 1) / n);
+  });
 }
 
 // C (M, N) = A (M, K) @ Bm (K, N) + beta * C by the plan's gemm.
