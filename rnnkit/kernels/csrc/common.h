@@ -184,9 +184,10 @@ inline std::string option(const Options& options, const std::string& name, const
 }
 
 // f(b0, b1) on plan.workers contiguous shares of [0, B), one per thread of torch's own pool (at::parallel_for),
-// whose threads call no torch function inside (see small_gemm). Not std::threads of our own: torch's OpenMP
-// threads keep spinning a while after the matmul before the loop, and a thread of ours then shared its core
-// with one of them (measured: two threads barely faster than one). An exception in a share is rethrown here.
+// whose threads call no torch function inside (see small_gemm): no thread started per call, and no thread of
+// ours sharing a core with torch's OpenMP threads (they spin a while after the matmuls around the loop).
+// Measured at the Keras sizes: as fast as std::threads of our own, not faster. An exception in a share is
+// rethrown here.
 template <typename F> inline void run_shares(const Plan& plan, int64_t B, const F& f) {
   const int64_t n = std::min<int64_t>(plan.workers, B);
   if (n <= 1) return f(int64_t(0), B);
