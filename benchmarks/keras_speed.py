@@ -197,7 +197,7 @@ def main(argv=None) -> int:
     lines = [f"Keras model ported to rnnkit vs Keras 3 (same data, batches, epochs; median epoch after the first)",
              f"{started} .. {result['finished']}; {a.threads} threads on {result['cpus']} CPUs; shared machine "
              "(other engineers' processes ran niced)", f"load before: {load_before}", f"load after:  {result['uptime_after']}",
-             "", f"{'model':18} {'framework':14} {'backend':11} {'s/epoch':>9} {'speed-up':>9} {'CPU s/epoch':>12} "
+             "", f"{'model':18} {'framework':14} {'backend':17} {'s/epoch':>9} {'speed-up':>9} {'CPU s/epoch':>12} "
              f"{'CPU speed-up':>13}  s/epoch of each run"]
     for r in rows:
         speed = f"{r['rnnkit_speedup']:.2f}x" if "rnnkit_speedup" in r else "1.00x"
@@ -205,7 +205,7 @@ def main(argv=None) -> int:
         ran = ",".join(sorted({"+".join(b for b in (backends or []) if b) or "-"
                                for backends in r["runs_rnnkit_backends"]}))
         each = " ".join(f"{t:.3f}" for t in r["runs_steady_epoch_s"])
-        lines.append(f"{r['model']:18} {r['framework']:14} {ran:11} {r['steady_epoch_s']:9.3f} {speed:>9} "
+        lines.append(f"{r['model']:18} {r['framework']:14} {ran:17} {r['steady_epoch_s']:9.3f} {speed:>9} "
                      f"{r['steady_cpu_epoch_s']:12.3f} {cpu:>13}  {each}")
     lines += ["", f"command: {result['command']}", "speed-up: the framework's median epoch time over rnnkit's (wall "
               "clock); CPU: the same with the process's CPU time, which other processes cannot inflate.",
