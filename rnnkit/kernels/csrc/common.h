@@ -164,13 +164,16 @@ struct Plan {
 };
 
 // The plan for a batch of B rows whose step matmuls are at most (N, K) = (big, small) in size. `choice`
-// is the kernel's "gemm=" option: "small", "blas", or "auto": small up to the matmuls of H = 128
-// (4H x H = 512 x 128), an estimate NOT yet measured per size (measured only at H = 32, where the small
-// path with the row split beat torch's oneDNN LSTM in benchmark mode: benchmarks/results/keras-speed-*).
+// is the kernel's "gemm=" option: "small", "blas", or "auto": small up to the LSTM's matmul at H = 32
+// (4H x H = 128 x 32), BLAS above. Measured (2 threads, quiet machine, `rnnkit bench` training time of
+// the native layer): the small path lost at every larger size tried: LSTM H = 64 (B = 32: 7.0 against
+// 5.2 ms; B = 128: 24.7 against 20.0), LSTM H = 128 (20.7 against 15.7), GRU H = 64 (4.8 against 4.3),
+// GRU H = 128 (16.2 against 12.4); at H = 32 it beat torch's oneDNN LSTM in benchmark mode
+// (benchmarks/results/keras-speed-*) and tied BLAS for the GRU (14.6 ms either way, B = 128, T = 240).
 // Workers: torch's thread count, at least 8 rows each.
 inline Plan make_plan(const std::string& choice, int64_t B, int64_t N, int64_t K) {
   TORCH_CHECK(choice == "small" || choice == "blas" || choice == "auto", "rnnkit native: unknown gemm=", choice);
-  const bool small = choice == "small" || (choice == "auto" && N * K <= 512 * 128);
+  const bool small = choice == "small" || (choice == "auto" && N * K <= 128 * 32);
   if (!small) return {false, 1, B};
   const int64_t workers = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), B / 8));
   return {true, workers, 16};
