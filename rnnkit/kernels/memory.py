@@ -7,7 +7,7 @@ system (its trim threshold), so every batch pays the page faults of zeroed pages
 depends on the allocation history (glibc raises its threshold after freeing a large block). Measured
 (quiet machine, the Keras GRU's kernel forward and backward, B = 128, T = 240, H = 32, one thread, 9
 calls): 18.7 to 30.0 ms a call with glibc's defaults, 18.6 to 19.2 ms with these settings; whole training
-runs of the IMDB LSTM varied between 1.02 and 1.62 s/epoch with the defaults. PyTorch's CPU tuning guide
+runs of the IMDB LSTM (one thread) took 1.06 and 1.62 s/epoch with the defaults. PyTorch's CPU tuning guide
 gives the same advice (a caching malloc such as jemalloc or tcmalloc, preloaded).
 
 ``keep_freed_memory()`` (called once when the native kernels load) sets the mmap threshold to its
