@@ -8,7 +8,8 @@ GRU(32) + Dense(1) on (240, 14) float windows, rmsprop, mae, batch 128. Same gen
 batches and epochs in every framework; the figure is the median time of the epochs after the first
 (the first carries compilation and warm-up), and its ratio to rnnkit's. Keras runs in its own
 interpreter (keras and jax are installed only in that environment); every framework gets the same
-number of threads and is pinned to as many cores (taskset). Writes benchmarks/results/keras-speed.json and .txt.
+number of threads and is pinned to as many cores (taskset). With --repeats N each framework runs N times,
+taking turns, and the figure is the median of the runs' medians. Writes benchmarks/results/keras-speed.json and .txt.
 """
 from __future__ import annotations
 
@@ -122,6 +123,18 @@ def worker(python: str, framework: str, name: str, epochs: int, quick: bool, thr
     return out
 
 
+def combine(runs: list[dict]) -> dict:
+    """One row from repeated runs of a framework: the first run's fields, the median of the runs' median
+    epochs (wall and CPU), and every run's median (``runs_steady_epoch_s``, ``runs_steady_cpu_epoch_s``)."""
+    row = dict(runs[0])
+    for key in ("steady_epoch_s", "steady_cpu_epoch_s"):
+        row[f"runs_{key}"] = [r[key] for r in runs]
+        row[key] = statistics.median(row[f"runs_{key}"])
+    row["runs_epoch_s"] = [r["epoch_s"] for r in runs]
+    row["runs_rnnkit_backends"] = [r.get("rnnkit_backends") for r in runs]
+    return row
+
+
 def uptime() -> str:
     try:
         return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
@@ -137,6 +150,8 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--keras-backends", nargs="+", default=["jax", "torch"], choices=["jax", "torch"],
                    help="Keras 3 backends to measure against")
+    p.add_argument("--repeats", type=int, default=1, help="runs per framework and model, taking turns; the "
+                   "figure is the median of the runs' median epochs, and every run's is reported")
     p.add_argument("--quick", action="store_true", help="shorter sequences and fewer samples (a smoke run)")
     p.add_argument("--out", default="benchmarks/results/keras-speed", help="result path without extension")
     p.add_argument("--worker", help=argparse.SUPPRESS)
@@ -144,6 +159,8 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     if a.epochs < 2:
         p.error("--epochs must be at least 2 (the first epoch is warm-up)")
+    if a.repeats < 1:
+        p.error("--repeats must be at least 1")
     if a.worker:
         print(json.dumps(run(a.framework, a.worker, a.epochs, a.quick, a.threads)))
         return 0
@@ -154,10 +171,15 @@ def main(argv=None) -> int:
     started, load_before = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), uptime()
     rows = []
     for name in a.models:
-        ours = worker(sys.executable, "rnnkit", name, a.epochs, a.quick, a.threads)
+        frameworks = [(sys.executable, "rnnkit")] + [(a.keras_python, f"keras-{b}") for b in a.keras_backends]
+        runs = {f: [] for _, f in frameworks}
+        for _ in range(a.repeats):   # the frameworks take turns, so a burst of load hits all of them
+            for python, framework in frameworks:
+                runs[framework].append(worker(python, framework, name, a.epochs, a.quick, a.threads))
+        ours = combine(runs["rnnkit"])
         rows.append(ours)
         for backend in a.keras_backends:
-            theirs = worker(a.keras_python, f"keras-{backend}", name, a.epochs, a.quick, a.threads)
+            theirs = combine(runs[f"keras-{backend}"])
             theirs["rnnkit_speedup"] = theirs["steady_epoch_s"] / ours["steady_epoch_s"]
             theirs["rnnkit_cpu_speedup"] = theirs["steady_cpu_epoch_s"] / ours["steady_cpu_epoch_s"]
             rows.append(theirs)
@@ -165,7 +187,7 @@ def main(argv=None) -> int:
                   f"{theirs['steady_epoch_s']:.2f} s/epoch -> rnnkit {theirs['rnnkit_speedup']:.2f}x", flush=True)
     result = {"started": started, "finished": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
               "uptime_before": load_before, "uptime_after": uptime(), "machine": platform.processor() or platform.machine(),
-              "cpus": os.cpu_count(), "threads": a.threads, "epochs": a.epochs, "quick": a.quick,
+              "cpus": os.cpu_count(), "threads": a.threads, "epochs": a.epochs, "repeats": a.repeats, "quick": a.quick,
               "rnnkit": rnnkit.__version__, "note": "shared machine: other engineers' niced processes were running",
               "command": " ".join(sys.argv),
               "rows": rows}
@@ -175,16 +197,20 @@ def main(argv=None) -> int:
     lines = [f"Keras model ported to rnnkit vs Keras 3 (same data, batches, epochs; median epoch after the first)",
              f"{started} .. {result['finished']}; {a.threads} threads on {result['cpus']} CPUs; shared machine "
              "(other engineers' processes ran niced)", f"load before: {load_before}", f"load after:  {result['uptime_after']}",
-             "", f"{'model':18} {'framework':14} {'backend':11} {'s/epoch':>9} {'speed-up':>9} {'CPU s/epoch':>12} "
-             f"{'CPU speed-up':>13}"]
+             "", f"{'model':18} {'framework':14} {'backend':17} {'s/epoch':>9} {'speed-up':>9} {'CPU s/epoch':>12} "
+             f"{'CPU speed-up':>13}  s/epoch of each run"]
     for r in rows:
         speed = f"{r['rnnkit_speedup']:.2f}x" if "rnnkit_speedup" in r else "1.00x"
         cpu = f"{r['rnnkit_cpu_speedup']:.2f}x" if "rnnkit_cpu_speedup" in r else "1.00x"
-        ran = "+".join(b for b in (r.get("rnnkit_backends") or []) if b) or "-"
-        lines.append(f"{r['model']:18} {r['framework']:14} {ran:11} {r['steady_epoch_s']:9.3f} {speed:>9} "
-                     f"{r['steady_cpu_epoch_s']:12.3f} {cpu:>13}")
+        ran = ",".join(sorted({"+".join(b for b in (backends or []) if b) or "-"
+                               for backends in r["runs_rnnkit_backends"]}))
+        each = " ".join(f"{t:.3f}" for t in r["runs_steady_epoch_s"])
+        lines.append(f"{r['model']:18} {r['framework']:14} {ran:17} {r['steady_epoch_s']:9.3f} {speed:>9} "
+                     f"{r['steady_cpu_epoch_s']:12.3f} {cpu:>13}  {each}")
     lines += ["", f"command: {result['command']}", "speed-up: the framework's median epoch time over rnnkit's (wall "
-              "clock); CPU: the same with the process's CPU time, which other processes cannot inflate."]
+              "clock); CPU: the same with the process's CPU time, which other processes cannot inflate.",
+              f"s/epoch: the median of {a.repeats} runs' median epochs (each run's on the right; backend: what "
+              "rnnkit's layers ran, every distinct choice of benchmark mode over the runs)."]
     out.with_suffix(".txt").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0

@@ -1,17 +1,19 @@
-"""The native LSTM's row split and small gemm (csrc/common.h make_plan), and the Embedding -> LSTM fusion
-(kernels.native.run_embedded), each equal to the reference loop or to the unfused model."""
+"""The native LSTM's and GRU's row split and small gemm (csrc/common.h make_plan), and the Embedding -> LSTM
+fusion (kernels.native.run_embedded), each equal to the reference loop or to the unfused model."""
 import pytest
 import torch
 
 import rnnkit
 from rnnkit.keras import layers as keras_layers
-from rnnkit.cells import LSTMCell
+from rnnkit.cells import GRUCell, LSTMCell
 from rnnkit.kernels import build, native, reference
 
 from helpers import make_cell, random_options, random_state, run_and_grad
 
-LSTM_CONFIGS = [("lstm", {}), ("lstm-peephole", {"peephole": True}), ("lstm-proj", {"proj_size": 3}),
-                ("lstm-peephole-proj", {"peephole": True, "proj_size": 3})]
+ROW_SPLIT_CONFIGS = [("lstm", LSTMCell, {}), ("lstm-peephole", LSTMCell, {"peephole": True}),
+                     ("lstm-proj", LSTMCell, {"proj_size": 3}),
+                     ("lstm-peephole-proj", LSTMCell, {"peephole": True, "proj_size": 3}),
+                     ("gru-reset-after", GRUCell, {}), ("gru-cho", GRUCell, {"reset_after": False})]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -35,12 +37,13 @@ def step_gemm(request, monkeypatch):
 
 
 @pytest.mark.parametrize("variant", ["plain", "all"])
-@pytest.mark.parametrize("options", [c[1] for c in LSTM_CONFIGS], ids=[c[0] for c in LSTM_CONFIGS])
-def test_row_split_equals_reference(threads, step_gemm, options, variant):
+@pytest.mark.parametrize("cls, options", [c[1:] for c in ROW_SPLIT_CONFIGS], ids=[c[0] for c in ROW_SPLIT_CONFIGS])
+def test_row_split_equals_reference(threads, step_gemm, cls, options, variant):
     """37 rows: two unequal shares on two threads, blocks of 16 and a tail, 4-row tiles and single rows;
-    H = 7 (and R = 3): matmul widths that are no multiple of the vector width."""
+    H = 7 (and R = 3): matmul widths that are no multiple of the vector width. "all": a mask with holes,
+    reverse, recurrent dropout and zoneout at once, from a random initial state."""
     B, T = 37, 6
-    cell = make_cell(LSTMCell, options, hidden_size=7, dtype=torch.float64)
+    cell = make_cell(cls, options, hidden_size=7, dtype=torch.float64)
     torch.manual_seed(1)
     x, state = torch.randn(B, T, 3, dtype=torch.float64), random_state(cell, B)
     opts = random_options(cell, B, T) if variant == "all" else {}
@@ -50,29 +53,34 @@ def test_row_split_equals_reference(threads, step_gemm, options, variant):
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9)
 
 
+@pytest.mark.parametrize("variant", ["plain", "all"])
+@pytest.mark.parametrize("cls, options", [c[1:] for c in ROW_SPLIT_CONFIGS if not c[2]],
+                         ids=[c[0] for c in ROW_SPLIT_CONFIGS if not c[2]])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
-def test_small_gemm_at_the_keras_size(dtype, monkeypatch):
-    """H = 32, B = 20: full 4-row x 2-vector tiles of the hand-written gemm (float and double), both
-    threads, equal to torch's BLAS path and to the reference loop."""
-    cell = make_cell(LSTMCell, {}, input_size=8, hidden_size=32, dtype=dtype)
+def test_small_gemm_at_the_keras_size(dtype, cls, options, variant, monkeypatch):
+    """H = 32, B = 21: full 4-row x 2-vector tiles of the hand-written gemm and a single-row tail (float and
+    double), both threads, equal to torch's BLAS path and to the reference loop; "all" as above."""
+    cell = make_cell(cls, options, input_size=8, hidden_size=32, dtype=dtype)
     torch.manual_seed(2)
-    x, state = torch.randn(20, 9, 8, dtype=dtype), random_state(cell, 20, dtype)
+    x, state = torch.randn(21, 9, 8, dtype=dtype), random_state(cell, 21, dtype)
     tol = dict(rtol=1e-9, atol=1e-9) if dtype == torch.float64 else dict(rtol=2e-5, atol=2e-5)
-    want = run_and_grad(reference.recur, cell, x, state)
+    opts = random_options(cell, 21, 9, dtype) if variant == "all" else {}
+    want = run_and_grad(reference.recur, cell, x, state, **opts)
     before = torch.get_num_threads()
     try:
         for threads, gemm in [(1, "blas"), (1, "small"), (2, "small")]:
             torch.set_num_threads(threads)
             monkeypatch.setattr(native, "STEP_GEMM", gemm)
-            for a, b in zip(run_and_grad(native.run, cell, x, state), want):
+            for a, b in zip(run_and_grad(native.run, cell, x, state, **opts), want):
                 torch.testing.assert_close(a, b, **tol)
     finally:
         torch.set_num_threads(before)
 
 
-def test_unknown_gemm_option_is_an_error(monkeypatch):
+@pytest.mark.parametrize("cls", [LSTMCell, GRUCell])
+def test_unknown_gemm_option_is_an_error(cls, monkeypatch):
     monkeypatch.setattr(native, "STEP_GEMM", "fast")
-    cell = make_cell(LSTMCell, {}, dtype=torch.float64)
+    cell = make_cell(cls, {}, dtype=torch.float64)
     with pytest.raises(RuntimeError, match="unknown gemm=fast"):
         native.run(cell, torch.randn(2, 3, 3, dtype=torch.float64), random_state(cell, 2))
 
@@ -164,3 +172,30 @@ def test_embedding_fusion_under_bf16_autocast():
         emb, lstm, dense = model
         unfused = dense(lstm(emb(ids)))
     torch.testing.assert_close(fused.float(), unfused.float(), rtol=1e-2, atol=1e-2)   # Dense rounds to bf16
+
+
+def test_embedding_fusion_gradient_with_repeated_ids():
+    """The projected table's gather (native.Gather) adds the gradients of every position that reads a row:
+    ids repeated within and across sequences give the table the same gradient as F.embedding's backward."""
+    torch.manual_seed(4)
+    table = torch.randn(6, 5, dtype=torch.float64, requires_grad=True)
+    ids = torch.tensor([[1, 1, 3, 1], [3, 5, 5, 0]])
+    weights = torch.randn(2, 4, 5, dtype=torch.float64)
+    got, = torch.autograd.grad((native.Gather.apply(table, ids) * weights).sum(), table)
+    want, = torch.autograd.grad((torch.nn.functional.embedding(ids, table) * weights).sum(), table)
+    torch.testing.assert_close(native.Gather.apply(table, ids), torch.nn.functional.embedding(ids, table))
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+    assert got[2].abs().sum() == 0 and got[4].abs().sum() == 0   # rows nobody read
+
+
+def test_native_kernels_keep_freed_memory(monkeypatch):
+    """Loading the kernels sets glibc's malloc thresholds once (kernels/memory.py); RNNKIT_MALLOC=default
+    leaves malloc alone and says so."""
+    import platform
+    from rnnkit.kernels import memory
+    if platform.libc_ver()[0] == "glibc":
+        assert memory.STATE == "kept"   # the module fixture loaded the kernels
+    monkeypatch.setattr(memory, "STATE", "not set")
+    monkeypatch.setenv("RNNKIT_MALLOC", "default")
+    assert memory.keep_freed_memory() == "default (RNNKIT_MALLOC)"
+    assert memory.keep_freed_memory() == "default (RNNKIT_MALLOC)"   # once per process

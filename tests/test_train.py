@@ -209,6 +209,27 @@ def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, options):
     assert load_checkpoint(tmp_path / "cut" / "last.safetensors").state["trainer"]["losses"] == full.losses
 
 
+def train_counting_clips(clip_norm, monkeypatch):
+    """(calls of clip_gradients, losses) of one seeded epoch of TinyLM."""
+    from rnnkit.train import trainer as trainer_module
+    calls = []
+    monkeypatch.setattr(trainer_module, "clip_gradients", lambda *a: calls.append(a) or clip_gradients(*a))
+    torch.manual_seed(0)
+    model = TinyLM()
+    t = Trainer(model, lm_step(model), TrainConfig(epochs=1, clip_norm=clip_norm, verbose=0, seed=3))
+    t.fit(StreamBatches(tokens(), 4, 8))
+    return len(calls), t.losses
+
+
+def test_no_gradient_norm_computed_when_nothing_is_clipped(monkeypatch):
+    """Without clip_norm / clip_value (Keras's fit default) the trainer skips clip_gradients, whose global
+    norm cost a reduction and a host sync every step; the updates equal those under a bound never reached."""
+    skipped, losses = train_counting_clips(None, monkeypatch)
+    called, bounded = train_counting_clips(1e6, monkeypatch)
+    assert skipped == 0 and called == len(bounded) > 0
+    assert losses == bounded
+
+
 def test_clip_norm_bounds_the_global_gradient_norm():
     torch.manual_seed(0)
     model = TinyLM()

@@ -283,7 +283,8 @@ class Trainer(Evaluation, Checkpoints):
                 out.loss.backward()
             if self.gradlog is not None:
                 self.gradlog.measure(self.model, c.clip_norm, c.clip_value)
-            clip_gradients(self.model.parameters(), c.clip_norm, c.clip_value)
+            if c.clip_norm is not None or c.clip_value is not None:   # else no norm to compute (a sync per step)
+                clip_gradients(self.model.parameters(), c.clip_norm, c.clip_value)
             self.optimizer.step()
             self.carry.push(chunk, out.state)
             loss = float(out.loss.detach())

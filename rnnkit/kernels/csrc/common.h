@@ -21,9 +21,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <exception>
 #include <string>
-#include <thread>
 #include <type_traits>
 #include <vector>
 
@@ -166,13 +164,16 @@ struct Plan {
 };
 
 // The plan for a batch of B rows whose step matmuls are at most (N, K) = (big, small) in size. `choice`
-// is the kernel's "gemm=" option: "small", "blas", or "auto": small up to the matmuls of H = 128
-// (4H x H = 512 x 128), an estimate NOT yet measured per size (measured only at H = 32, where the small
-// path with the row split beat torch's oneDNN LSTM in benchmark mode: benchmarks/results/keras-speed-*).
+// is the kernel's "gemm=" option: "small", "blas", or "auto": small up to the LSTM's matmul at H = 32
+// (4H x H = 128 x 32), BLAS above. Measured (2 threads, quiet machine, `rnnkit bench` training time of
+// the native layer): the small path lost at every larger size tried: LSTM H = 64 (B = 32: 7.0 against
+// 5.2 ms; B = 128: 24.7 against 20.0), LSTM H = 128 (20.7 against 15.7), GRU H = 64 (4.8 against 4.3),
+// GRU H = 128 (16.2 against 12.4); at H = 32 it beat torch's oneDNN LSTM in benchmark mode
+// (benchmarks/results/keras-speed-*) and tied BLAS for the GRU (14.6 ms either way, B = 128, T = 240).
 // Workers: torch's thread count, at least 8 rows each.
 inline Plan make_plan(const std::string& choice, int64_t B, int64_t N, int64_t K) {
   TORCH_CHECK(choice == "small" || choice == "blas" || choice == "auto", "rnnkit native: unknown gemm=", choice);
-  const bool small = choice == "small" || (choice == "auto" && N * K <= 512 * 128);
+  const bool small = choice == "small" || (choice == "auto" && N * K <= 128 * 32);
   if (!small) return {false, 1, B};
   const int64_t workers = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), B / 8));
   return {true, workers, 16};
@@ -185,25 +186,17 @@ inline std::string option(const Options& options, const std::string& name, const
   return fallback;
 }
 
-// f(b0, b1) on plan.workers contiguous shares of [0, B): the first share on this thread, the others on
-// std::threads (they call no torch function; see small_gemm). An exception in any share is rethrown here.
+// f(b0, b1) on plan.workers contiguous shares of [0, B), one per thread of torch's own pool (at::parallel_for),
+// whose threads call no torch function inside (see small_gemm): no thread started per call, and no thread of
+// ours sharing a core with torch's OpenMP threads (they spin a while after the matmuls around the loop).
+// Measured at the Keras sizes: as fast as std::threads of our own, not faster. An exception in a share is
+// rethrown here.
 template <typename F> inline void run_shares(const Plan& plan, int64_t B, const F& f) {
   const int64_t n = std::min<int64_t>(plan.workers, B);
   if (n <= 1) return f(int64_t(0), B);
-  std::vector<std::thread> threads;
-  std::vector<std::exception_ptr> errors(n);
-  auto share = [&](int64_t k) {
-    try {
-      f(B * k / n, B * (k + 1) / n);
-    } catch (...) {
-      errors[k] = std::current_exception();
-    }
-  };
-  for (int64_t k = 1; k < n; ++k) threads.emplace_back(share, k);
-  share(0);
-  for (auto& th : threads) th.join();
-  for (auto& e : errors)
-    if (e) std::rethrow_exception(e);
+  at::parallel_for(0, n, 1, [&](int64_t k0, int64_t k1) {
+    for (int64_t k = k0; k < k1; ++k) f(B * k / n, B * (k + 1) / n);
+  });
 }
 
 // C (M, N) = A (M, K) @ Bm (K, N) + beta * C by the plan's gemm.
@@ -395,21 +388,29 @@ inline std::pair<const T*, int64_t> recurrent_input_rows(const Loop<T>& L, const
   return {buf + b0 * S, S};
 }
 
-// recurrent_grad for rows [b0, b1) by the plan's gemm: g0 (B, S0) += rec_mask * dG (B, G) @ W (G, S0),
-// dG's row b0 at dG0 (rows ldg apart); buf (B, S0) is scratch.
+// recurrent_grad for rows [b0, b1) by the plan's gemm: g0 (B, S0) += rec_mask * (buf + dG (B, G) @ W (G, S0)),
+// dG's row b0 at dG0 (rows ldg apart). buf (B, S0) holds a partial gradient on the recurrent input when
+// `partial` (GRU's reset-before candidate), else it is scratch.
 template <typename T>
 inline void recurrent_grad_rows(const Plan& plan, const Loop<T>& L, int64_t b0, int64_t b1, const T* dG0, int64_t ldg,
-                                const T* W, int64_t G, int64_t S0, T* g0, T* buf) {
+                                const T* W, int64_t G, int64_t S0, T* g0, T* buf, bool partial = false) {
   const int64_t M = b1 - b0;
-  if (!L.rec_mask) {
+  if (!L.rec_mask && !partial) {
     plan_gemm(plan, M, S0, G, dG0, ldg, W, S0, T(1), g0 + b0 * S0, S0);
     return;
   }
-  plan_gemm(plan, M, S0, G, dG0, ldg, W, S0, T(0), buf + b0 * S0, S0);
+  plan_gemm(plan, M, S0, G, dG0, ldg, W, S0, partial ? T(1) : T(0), buf + b0 * S0, S0);
   for (int64_t b = b0; b < b1; ++b) {
-    const T* m = L.rec_mask + b * S0;
-    RNNKIT_IVDEP
-    for (int64_t j = 0; j < S0; ++j) g0[b * S0 + j] += m[j] * buf[b * S0 + j];
+    T* g = g0 + b * S0;
+    const T* d = buf + b * S0;
+    if (L.rec_mask) {  // two loops, not `m ? m[j] : 1` in one: a masked load from null (lstm.cpp's note)
+      const T* m = L.rec_mask + b * S0;
+      RNNKIT_IVDEP
+      for (int64_t j = 0; j < S0; ++j) g[j] += m[j] * d[j];
+    } else {
+      RNNKIT_IVDEP
+      for (int64_t j = 0; j < S0; ++j) g[j] += d[j];
+    }
   }
 }
 
