@@ -10,11 +10,12 @@ calls): 18.7 to 30.0 ms a call with glibc's defaults, 18.6 to 19.2 ms with these
 runs of the IMDB LSTM (one thread) took 1.06 and 1.62 s/epoch with the defaults. PyTorch's CPU tuning guide
 gives the same advice (a caching malloc such as jemalloc or tcmalloc, preloaded).
 
-``keep_freed_memory()`` (called once when the native kernels load) sets the mmap threshold to its
-maximum (32 MiB on 64-bit glibc: smaller blocks come from the heap) and the trim threshold to 2 GiB
-(freed memory stays with the process for reuse). The price: the process keeps its peak heap.
-``RNNKIT_MALLOC=default`` leaves malloc as it is; other C libraries (musl, macOS) are left alone.
-``STATE`` says what was done.
+Opt-in, because it changes the whole process's allocator and whole-epoch A/B runs showed no consistent
+gain: with ``RNNKIT_MALLOC=keep`` in the environment, ``keep_freed_memory()`` (called once when the
+native kernels load) sets the mmap threshold to its maximum (32 MiB on 64-bit glibc: smaller blocks
+come from the heap) and the trim threshold to 2 GiB (freed memory stays with the process for reuse).
+The price: the process keeps its peak heap. By default (``RNNKIT_MALLOC`` unset or ``default``) malloc
+is left as it is; other C libraries (musl, macOS) are always left alone. ``STATE`` says what was done.
 """
 from __future__ import annotations
 
@@ -27,17 +28,21 @@ M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3   # glibc's malloc.h
 MMAP_THRESHOLD = 32 * 1024 * 1024              # glibc's upper limit on 64-bit (HEAP_MAX_SIZE / 2)
 TRIM_THRESHOLD = 2 ** 31 - 1                   # mallopt takes an int
 
-STATE = "not set"   # "kept" (thresholds set), "default (RNNKIT_MALLOC)", "default (not glibc)", "failed"
+STATE = "not set"   # "default" (left alone), "kept" (thresholds set), "default (not glibc)", "failed"
 log = logging.getLogger(__name__)
 
 
 def keep_freed_memory() -> str:
-    """Set glibc's mmap and trim thresholds once per process (see the module docstring); the STATE."""
+    """With RNNKIT_MALLOC=keep, set glibc's mmap and trim thresholds, once per process (module docstring);
+    the STATE."""
     global STATE
     if STATE != "not set":
         return STATE
-    if os.environ.get("RNNKIT_MALLOC", "").lower() == "default":
-        STATE = "default (RNNKIT_MALLOC)"
+    setting = os.environ.get("RNNKIT_MALLOC", "default").lower()
+    if setting not in ("default", "keep"):
+        raise ValueError(f"RNNKIT_MALLOC must be 'default' or 'keep', got {setting!r}")
+    if setting == "default":
+        STATE = "default"
     elif platform.libc_ver()[0] != "glibc":
         STATE = "default (not glibc)"
     else:
