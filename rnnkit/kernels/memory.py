@@ -10,12 +10,14 @@ calls): 18.7 to 30.0 ms a call with glibc's defaults, 18.6 to 19.2 ms with these
 runs of the IMDB LSTM (one thread) took 1.06 and 1.62 s/epoch with the defaults. PyTorch's CPU tuning guide
 gives the same advice (a caching malloc such as jemalloc or tcmalloc, preloaded).
 
-Opt-in, because it changes the whole process's allocator and whole-epoch A/B runs showed no consistent
-gain: with ``RNNKIT_MALLOC=keep`` in the environment, ``keep_freed_memory()`` (called once when the
-native kernels load) sets the mmap threshold to its maximum (32 MiB on 64-bit glibc: smaller blocks
-come from the heap) and the trim threshold to 2 GiB (freed memory stays with the process for reuse).
-The price: the process keeps its peak heap. By default (``RNNKIT_MALLOC`` unset or ``default``) malloc
-is left as it is; other C libraries (musl, macOS) are always left alone. ``STATE`` says what was done.
+``keep_freed_memory()`` (called once when the native kernels load) sets the mmap threshold to its
+maximum (32 MiB on 64-bit glibc: smaller blocks come from the heap) and the trim threshold to 2 GiB
+(freed memory stays with the process for reuse). The price: the process keeps its peak heap of
+blocks under 32 MiB. Whole epochs of the Keras benchmark with malloc left alone, against the same code
+with the setting (benchmarks/results/keras-speed-*-malloc-default.txt against keras-speed-*.txt, 25
+minutes apart): the GRU at two threads 0.575 against 0.379 s/epoch (its three runs 0.43 to 0.60), and
+one run in three of each model at one thread 40 to 50% slow. ``RNNKIT_MALLOC=default`` leaves malloc as it
+is; other C libraries (musl, macOS) are always left alone. ``STATE`` says what was done.
 """
 from __future__ import annotations
 
@@ -28,21 +30,22 @@ M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3   # glibc's malloc.h
 MMAP_THRESHOLD = 32 * 1024 * 1024              # glibc's upper limit on 64-bit (HEAP_MAX_SIZE / 2)
 TRIM_THRESHOLD = 2 ** 31 - 1                   # mallopt takes an int
 
-STATE = "not set"   # "default" (left alone), "kept" (thresholds set), "default (not glibc)", "failed"
+STATE = "not set"   # "kept" (thresholds set), "default (RNNKIT_MALLOC)", "default (not glibc)", "failed"
 log = logging.getLogger(__name__)
 
 
 def keep_freed_memory() -> str:
-    """With RNNKIT_MALLOC=keep, set glibc's mmap and trim thresholds, once per process (module docstring);
-    the STATE."""
+    """Set glibc's mmap and trim thresholds once per process unless RNNKIT_MALLOC=default (module
+    docstring); the STATE."""
     global STATE
     if STATE != "not set":
         return STATE
-    setting = os.environ.get("RNNKIT_MALLOC", "default").lower()
+    setting = os.environ.get("RNNKIT_MALLOC", "keep").lower()
     if setting not in ("default", "keep"):
-        raise ValueError(f"RNNKIT_MALLOC must be 'default' or 'keep', got {setting!r}")
+        raise ValueError(f"RNNKIT_MALLOC must be 'keep' (rnnkit's setting) or 'default' (malloc left alone), "
+                         f"got {setting!r}")
     if setting == "default":
-        STATE = "default"
+        STATE = "default (RNNKIT_MALLOC)"
     elif platform.libc_ver()[0] != "glibc":
         STATE = "default (not glibc)"
     else:

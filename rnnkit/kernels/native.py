@@ -52,8 +52,8 @@ def supports(cell: Cell) -> bool:
 
 
 def load():
-    """The compiled module (built on first use, cached), or None if it cannot be built. With
-    RNNKIT_MALLOC=keep, also keeps freed memory in the heap for the kernels' per-batch tensors (memory.py)."""
+    """The compiled module (built on first use, cached), or None if it cannot be built. Also keeps
+    freed memory in the heap for the kernels' per-batch tensors (memory.py; RNNKIT_MALLOC=default opts out)."""
     module = build.load(MODULE, SOURCES)
     if module is not None:
         memory.keep_freed_memory()
