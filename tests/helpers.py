@@ -47,6 +47,19 @@ def run_and_grad(fn, cell, x, state, **options):
     return [seq, last, *final, *grads]
 
 
+def assert_native_equals_reference(cell, B, T, variant):
+    """native.run equals reference.recur in outputs and every gradient on a seeded float64 batch (B, T, 3) from a
+    random state; variant "all": every option at once (random_options), "plain": none."""
+    from rnnkit.kernels import native, reference
+    torch.manual_seed(1)
+    x, state = torch.randn(B, T, 3, dtype=torch.float64), random_state(cell, B)
+    opts = random_options(cell, B, T) if variant == "all" else {}
+    got = run_and_grad(native.run, cell, x, state, **opts)
+    want = run_and_grad(reference.recur, cell, x, state, **opts)
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9)
+
+
 def random_options(cell, B, T, dtype=torch.float64):
     """Every option of a sequence kernel at once, seeded: a random mask, reverse, recurrent dropout, zoneout."""
     g = torch.Generator().manual_seed(3)

@@ -11,7 +11,7 @@ import rnnkit
 from rnnkit.cells import ElmanCell, JordanCell, LayerNormLSTMCell, LSTMCell
 from rnnkit.kernels import build, native, reference, select_backend
 
-from helpers import CELL_CONFIGS, holes_mask, make_cell, random_options, random_state, run_and_grad
+from helpers import CELL_CONFIGS, assert_native_equals_reference, holes_mask, make_cell, random_state, run_and_grad
 
 CONFIGS = CELL_CONFIGS + [
     ("elman-sigmoid", ElmanCell, {"activation": "sigmoid"}),
@@ -260,12 +260,4 @@ def two_threads():
 def test_kernel_equals_reference_on_two_threads(two_threads, cls, options, variant):
     """Sizes at which the per-step row loops split over both threads (a row is > 256 values wide)."""
     assert torch.get_num_threads() == 2
-    Bw, Tw = 8, 4
-    cell = make_cell(cls, options, hidden_size=300, dtype=torch.float64)
-    torch.manual_seed(1)
-    x, state = torch.randn(Bw, Tw, 3, dtype=torch.float64), random_state(cell, Bw)
-    opts = random_options(cell, Bw, Tw) if variant == "all" else {}
-    got = run_and_grad(native.run, cell, x, state, **opts)
-    want = run_and_grad(reference.recur, cell, x, state, **opts)
-    for a, b in zip(got, want):
-        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9)
+    assert_native_equals_reference(make_cell(cls, options, hidden_size=300, dtype=torch.float64), 8, 4, variant)

@@ -8,7 +8,7 @@ from rnnkit.keras import layers as keras_layers
 from rnnkit.cells import GRUCell, LSTMCell
 from rnnkit.kernels import build, native, reference
 
-from helpers import make_cell, random_options, random_state, run_and_grad
+from helpers import assert_native_equals_reference, make_cell, random_options, random_state, run_and_grad
 
 ROW_SPLIT_CONFIGS = [("lstm", LSTMCell, {}), ("lstm-peephole", LSTMCell, {"peephole": True}),
                      ("lstm-proj", LSTMCell, {"proj_size": 3}),
@@ -42,15 +42,7 @@ def test_row_split_equals_reference(threads, step_gemm, cls, options, variant):
     """37 rows: two unequal shares on two threads, blocks of 16 and a tail, 4-row tiles and single rows;
     H = 7 (and R = 3): matmul widths that are no multiple of the vector width. "all": a mask with holes,
     reverse, recurrent dropout and zoneout at once, from a random initial state."""
-    B, T = 37, 6
-    cell = make_cell(cls, options, hidden_size=7, dtype=torch.float64)
-    torch.manual_seed(1)
-    x, state = torch.randn(B, T, 3, dtype=torch.float64), random_state(cell, B)
-    opts = random_options(cell, B, T) if variant == "all" else {}
-    got = run_and_grad(native.run, cell, x, state, **opts)
-    want = run_and_grad(reference.recur, cell, x, state, **opts)
-    for a, b in zip(got, want):
-        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9)
+    assert_native_equals_reference(make_cell(cls, options, hidden_size=7, dtype=torch.float64), 37, 6, variant)
 
 
 @pytest.mark.parametrize("variant", ["plain", "all"])
