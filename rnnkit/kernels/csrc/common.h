@@ -339,19 +339,38 @@ template <typename T> inline std::vector<int64_t> last_steps(const Loop<T>& L) {
   return tl;
 }
 
+// Row b of step t's recurrent input times the recurrent-dropout mask, into row b of buf (B, S0).
+template <typename T>
+inline void mask_recurrent_row(const Loop<T>& L, const State<T>& s, int64_t t, int64_t b, T* buf) {
+  const int64_t S = s.S;
+  const T* h = s.at(b, t);
+  const T* m = L.rec_mask + b * S;
+  RNNKIT_IVDEP
+  for (int64_t j = 0; j < S; ++j) buf[b * S + j] = h[j] * m[j];
+}
+
+// Row b of g0 (B, S0) += rec_mask * row b of buf: the gradient the recurrent matmul sends to state[0].
+template <typename T>
+inline void add_recurrent_grad_row(const Loop<T>& L, int64_t b, int64_t S0, T* g0, const T* buf) {
+  T* g = g0 + b * S0;
+  const T* d = buf + b * S0;
+  if (L.rec_mask) {  // two loops, not `m ? m[j] : 1` in one: a masked load from null (lstm.cpp's note)
+    const T* m = L.rec_mask + b * S0;
+    RNNKIT_IVDEP
+    for (int64_t j = 0; j < S0; ++j) g[j] += m[j] * d[j];
+  } else {
+    RNNKIT_IVDEP
+    for (int64_t j = 0; j < S0; ++j) g[j] += d[j];
+  }
+}
+
 // The B rows of step t's recurrent input, state[0] times rec_mask: {pointer, leading dimension}.
 // Without recurrent dropout these are the stored states themselves; with it, buf (B, S0).
 template <typename T>
 inline std::pair<const T*, int64_t> recurrent_input(const Loop<T>& L, const State<T>& s, int64_t t, T* buf) {
   if (!L.rec_mask) return {s.at(0, t), L.Tn * s.S};
-  const int64_t S = s.S;
-  for_rows(L.B, S, [&](int64_t b) {
-    const T* h = s.at(b, t);
-    const T* m = L.rec_mask + b * S;
-    RNNKIT_IVDEP
-    for (int64_t j = 0; j < S; ++j) buf[b * S + j] = h[j] * m[j];
-  });
-  return {buf, S};
+  for_rows(L.B, s.S, [&](int64_t b) { mask_recurrent_row(L, s, t, b, buf); });
+  return {buf, s.S};
 }
 
 // g0 (B, S0) += rec_mask * (buf + dG (B, G) @ W (G, S0)): the gradient reaching state[0] through
@@ -365,11 +384,7 @@ inline void recurrent_grad(const Loop<T>& L, const T* dG, int64_t ldg, const T* 
     return;
   }
   gemm(L.B, S0, G, dG, ldg, W, S0, false, partial ? T(1) : T(0), buf, S0);
-  for_rows(L.B, S0, [&](int64_t b) {
-    const T* m = L.rec_mask ? L.rec_mask + b * S0 : nullptr;
-    RNNKIT_IVDEP
-    for (int64_t j = 0; j < S0; ++j) g0[b * S0 + j] += (m ? m[j] : T(1)) * buf[b * S0 + j];
-  });
+  for_rows(L.B, S0, [&](int64_t b) { add_recurrent_grad_row(L, b, S0, g0, buf); });
 }
 
 // Rows [b0, b1) of step t's recurrent input (recurrent_input for a share of the rows): {pointer to row
@@ -378,19 +393,11 @@ template <typename T>
 inline std::pair<const T*, int64_t> recurrent_input_rows(const Loop<T>& L, const State<T>& s, int64_t t, int64_t b0,
                                                          int64_t b1, T* buf) {
   if (!L.rec_mask) return {s.at(b0, t), L.Tn * s.S};
-  const int64_t S = s.S;
-  for (int64_t b = b0; b < b1; ++b) {
-    const T* h = s.at(b, t);
-    const T* m = L.rec_mask + b * S;
-    RNNKIT_IVDEP
-    for (int64_t j = 0; j < S; ++j) buf[b * S + j] = h[j] * m[j];
-  }
-  return {buf + b0 * S, S};
+  for (int64_t b = b0; b < b1; ++b) mask_recurrent_row(L, s, t, b, buf);
+  return {buf + b0 * s.S, s.S};
 }
 
-// recurrent_grad for rows [b0, b1) by the plan's gemm: g0 (B, S0) += rec_mask * (buf + dG (B, G) @ W (G, S0)),
-// dG's row b0 at dG0 (rows ldg apart). buf (B, S0) holds a partial gradient on the recurrent input when
-// `partial` (GRU's reset-before candidate), else it is scratch.
+// recurrent_grad for rows [b0, b1) by the plan's gemm, dG's row b0 at dG0 (rows ldg apart).
 template <typename T>
 inline void recurrent_grad_rows(const Plan& plan, const Loop<T>& L, int64_t b0, int64_t b1, const T* dG0, int64_t ldg,
                                 const T* W, int64_t G, int64_t S0, T* g0, T* buf, bool partial = false) {
@@ -400,18 +407,7 @@ inline void recurrent_grad_rows(const Plan& plan, const Loop<T>& L, int64_t b0, 
     return;
   }
   plan_gemm(plan, M, S0, G, dG0, ldg, W, S0, partial ? T(1) : T(0), buf + b0 * S0, S0);
-  for (int64_t b = b0; b < b1; ++b) {
-    T* g = g0 + b * S0;
-    const T* d = buf + b * S0;
-    if (L.rec_mask) {  // two loops, not `m ? m[j] : 1` in one: a masked load from null (lstm.cpp's note)
-      const T* m = L.rec_mask + b * S0;
-      RNNKIT_IVDEP
-      for (int64_t j = 0; j < S0; ++j) g[j] += m[j] * d[j];
-    } else {
-      RNNKIT_IVDEP
-      for (int64_t j = 0; j < S0; ++j) g[j] += d[j];
-    }
-  }
+  for (int64_t b = b0; b < b1; ++b) add_recurrent_grad_row(L, b, S0, g0, buf);
 }
 
 // The kernels, one family per file.
