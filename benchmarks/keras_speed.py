@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from _machine import now, uptime
+
 MODELS = {
     "imdb-lstm": dict(samples=2560, T=500, vocab=10000, batch=128),
     "temperature-gru": dict(samples=2560, T=240, features=14, batch=128),
@@ -135,13 +137,6 @@ def combine(runs: list[dict]) -> dict:
     return row
 
 
-def uptime() -> str:
-    try:
-        return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
-    except OSError:
-        return "unknown"
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--keras-python", default="/tmp/kerasenv/bin/python", help="interpreter with keras and jax")
@@ -168,7 +163,7 @@ def main(argv=None) -> int:
         p.error(f"{a.keras_python} does not exist: create it with python -m venv --system-site-packages "
                 "/tmp/kerasenv && /tmp/kerasenv/bin/pip install keras jax jaxlib torch==<this torch>")
     import rnnkit
-    started, load_before = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), uptime()
+    started, load_before = now(), uptime()
     rows = []
     for name in a.models:
         frameworks = [(sys.executable, "rnnkit")] + [(a.keras_python, f"keras-{b}") for b in a.keras_backends]
@@ -185,7 +180,7 @@ def main(argv=None) -> int:
             rows.append(theirs)
             print(f"{name}: rnnkit {ours['steady_epoch_s']:.2f} s/epoch, keras-{backend} "
                   f"{theirs['steady_epoch_s']:.2f} s/epoch -> rnnkit {theirs['rnnkit_speedup']:.2f}x", flush=True)
-    result = {"started": started, "finished": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+    result = {"started": started, "finished": now(),
               "uptime_before": load_before, "uptime_after": uptime(), "machine": platform.processor() or platform.machine(),
               "cpus": os.cpu_count(), "threads": a.threads, "epochs": a.epochs, "repeats": a.repeats, "quick": a.quick,
               "rnnkit": rnnkit.__version__, "note": "shared machine: other engineers' niced processes were running",

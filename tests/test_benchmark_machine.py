@@ -19,9 +19,7 @@ def test_stamp_records_the_date_in_the_form_asked_and_the_load():
 
 
 def test_no_benchmark_script_keeps_its_own_copy():
-    """keras_speed.py (another branch's file) and charlm_sweep.py (records the load inside its flock'd shell
-    command, around the child) are the two exceptions."""
-    own = [p.name for p in BENCHMARKS.glob("*.py") if p.name not in ("_machine.py", "keras_speed.py",
-                                                                     "charlm_sweep.py")
+    """charlm_sweep.py (records the load inside its flock'd shell command, around the child) is the exception."""
+    own = [p.name for p in BENCHMARKS.glob("*.py") if p.name not in ("_machine.py", "charlm_sweep.py")
            and re.search(r'\["uptime"\]|getloadavg\(', p.read_text())]
     assert own == [], own
