@@ -163,6 +163,7 @@ def main(argv=None) -> int:
         p.error(f"{a.keras_python} does not exist: create it with python -m venv --system-site-packages "
                 "/tmp/kerasenv && /tmp/kerasenv/bin/pip install keras jax jaxlib torch==<this torch>")
     import rnnkit
+    from rnnkit.kernels import memory
     started, load_before = now(), uptime()
     rows = []
     for name in a.models:
@@ -184,7 +185,7 @@ def main(argv=None) -> int:
               "uptime_before": load_before, "uptime_after": uptime(), "machine": platform.processor() or platform.machine(),
               "cpus": os.cpu_count(), "threads": a.threads, "epochs": a.epochs, "repeats": a.repeats, "quick": a.quick,
               "rnnkit": rnnkit.__version__, "note": "shared machine: other engineers' niced processes were running",
-              "command": " ".join(sys.argv), "rnnkit_malloc": os.environ.get("RNNKIT_MALLOC", "default"),
+              "command": " ".join(sys.argv), "rnnkit_malloc": memory.setting(),
               "rows": rows}
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)

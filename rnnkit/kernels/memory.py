@@ -34,17 +34,23 @@ STATE = "not set"   # "kept" (thresholds set), "default (RNNKIT_MALLOC)", "defau
 log = logging.getLogger(__name__)
 
 
+def setting() -> str:
+    """RNNKIT_MALLOC as this process reads it: "keep" (rnnkit's setting, the default) or "default" (malloc left
+    alone); ValueError for anything else."""
+    value = os.environ.get("RNNKIT_MALLOC", "keep").lower()
+    if value not in ("default", "keep"):
+        raise ValueError(f"RNNKIT_MALLOC must be 'keep' (rnnkit's setting) or 'default' (malloc left alone), "
+                         f"got {value!r}")
+    return value
+
+
 def keep_freed_memory() -> str:
     """Set glibc's mmap and trim thresholds once per process unless RNNKIT_MALLOC=default (module
     docstring); the STATE."""
     global STATE
     if STATE != "not set":
         return STATE
-    setting = os.environ.get("RNNKIT_MALLOC", "keep").lower()
-    if setting not in ("default", "keep"):
-        raise ValueError(f"RNNKIT_MALLOC must be 'keep' (rnnkit's setting) or 'default' (malloc left alone), "
-                         f"got {setting!r}")
-    if setting == "default":
+    if setting() == "default":
         STATE = "default (RNNKIT_MALLOC)"
     elif platform.libc_ver()[0] != "glibc":
         STATE = "default (not glibc)"
