@@ -22,7 +22,7 @@ def fresh_build_cache():
 
 
 def native_key_dir():
-    return build.build_dir(native.MODULE, native.SOURCES, build.FLAGS + build.arch_flags())
+    return build.build_dir(native.MODULE, native.SOURCES, build.base_flags() + build.arch_flags())
 
 
 def layers_native_and_reference():
@@ -53,7 +53,7 @@ def test_a_corrupt_cached_binary_runs_the_reference_loop(tmp_path, monkeypatch, 
 
 
 def test_the_key_holds_everything_that_changes_the_binary(monkeypatch):
-    base = build.key(native.MODULE, native.SOURCES, build.FLAGS + build.arch_flags())
+    base = build.key(native.MODULE, native.SOURCES, build.base_flags() + build.arch_flags())
     assert base["torch"] == torch.__version__ and base["python"].startswith(f"{sys.version_info[0]}.")
     assert base["cpu_features"] == build.cpu_features() and base["compiler"] == build.compiler_version()
     assert len(base["sources"]) == 64 and not any(f.startswith("-std") for f in base["flags"])
@@ -66,9 +66,9 @@ def test_the_key_holds_everything_that_changes_the_binary(monkeypatch):
         with monkeypatch.context() as m:
             m.setattr(owner, attr, value)
             assert native_key_dir() != here, attr
-    portable = build.key(native.MODULE, native.SOURCES, build.FLAGS)
+    portable = build.key(native.MODULE, native.SOURCES, build.base_flags())
     assert portable["cpu_features"] == "portable"
-    assert build.build_dir(native.MODULE, native.SOURCES, build.FLAGS) != here
+    assert build.build_dir(native.MODULE, native.SOURCES, build.base_flags()) != here
 
 
 def test_another_cpus_cache_is_never_loaded(monkeypatch, fresh_build_cache):
@@ -105,7 +105,7 @@ def test_a_compiler_refusing_the_cpu_flag_gets_portable_flags(monkeypatch):
     if not build.arch_flags():
         pytest.skip("no CPU-specific flag on this machine")
     assert build.compile_module("m", ("x.cpp",)) == "module"
-    assert calls == [build.FLAGS + build.arch_flags(), build.FLAGS]
+    assert calls == [build.base_flags() + build.arch_flags(), build.base_flags()]
 
 
 def test_sources_use_no_symbols_outside_torchs_api():
@@ -146,7 +146,7 @@ def test_a_stale_lock_from_a_killed_build_is_removed_not_waited_on(tmp_path, mon
     (directory / "build").mkdir(parents=True)
     (directory / "build" / "lock").write_text("")   # what a killed build leaves
 
-    def fake_load(name, sources, extra_cflags, build_directory, verbose):
+    def fake_load(name, sources, extra_cflags, extra_ldflags, build_directory, verbose):
         lock = Path(build_directory) / "lock"
         if lock.exists():   # the real cpp_extension.load would wait here forever
             raise AssertionError("a stale lock was left in place")

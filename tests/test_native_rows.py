@@ -36,6 +36,13 @@ def step_gemm(request, monkeypatch):
     return request.param
 
 
+def test_row_split_runs_on_torchs_threads(threads):
+    """The shares of a row split run on as many threads as torch has (8 rows or more each). A build without
+    OpenMP runs at::parallel_for's range on the calling thread, silently: the split then ran on one thread."""
+    assert native.load().row_split_threads(128) == threads
+    assert native.load().row_split_threads(8) == 1   # too few rows to share
+
+
 @pytest.mark.parametrize("variant", ["plain", "all"])
 @pytest.mark.parametrize("cls, options", [c[1:] for c in ROW_SPLIT_CONFIGS], ids=[c[0] for c in ROW_SPLIT_CONFIGS])
 def test_row_split_equals_reference(threads, step_gemm, cls, options, variant):

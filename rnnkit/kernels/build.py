@@ -54,6 +54,20 @@ def cache_dir() -> Path:
     return cache_root()
 
 
+def thread_flags() -> list[str]:
+    """``-fopenmp`` where torch runs its threads on OpenMP. at::parallel_for (ATen/Parallel-inl.h) is an inline
+    template that splits its range over torch's threads only in a file compiled with OpenMP on; compiled
+    without it, it quietly runs the whole range on the calling thread. The kernels' row split went through
+    it so, on one thread whatever torch's thread count, until this flag (benchmarks/results/keras-speed-*).
+    The objects then use torch's own OpenMP runtime (libgomp.so.1, already loaded by torch)."""
+    return ["-fopenmp"] if torch.backends.openmp.is_available() else []
+
+
+def base_flags() -> list[str]:
+    """The flags of every build, portable or not."""
+    return FLAGS + thread_flags()
+
+
 def arch_flags() -> list[str]:
     """The flag that compiles for this CPU's vector units (its features are part of the key)."""
     machine = platform.machine().lower()
@@ -160,17 +174,17 @@ def last_line(error: Exception) -> str:
 
 def compile_module(name: str, sources: tuple[str, ...]):
     """The module from the cache, or built into it; with the native-CPU flag first, then portable flags."""
-    native = FLAGS + arch_flags()
+    native = base_flags() + arch_flags()
     try:
         return load_or_build(name, sources, native)
     except LoadError:
         raise
     except Exception as error:
-        if native == FLAGS:
+        if native == base_flags():
             raise
         print(f"rnnkit: the build with {arch_flags()} failed ({last_line(error)}); retrying with portable flags",
               file=sys.stderr, flush=True)
-        return load_or_build(name, sources, FLAGS)
+        return load_or_build(name, sources, base_flags())
 
 
 def load_or_build(name: str, sources: tuple[str, ...], flags: list[str]):
@@ -205,6 +219,7 @@ def build(name: str, sources: tuple[str, ...], flags: list[str], directory: Path
     start = time.perf_counter()
     print(f"rnnkit: building native kernels {name!r} (once; cached in {directory})", file=sys.stderr, flush=True)
     module = cpp_extension.load(name=name, sources=[str(CSRC / s) for s in sources], extra_cflags=flags,
+                                extra_ldflags=[f for f in flags if f in thread_flags()],
                                 build_directory=str(work), verbose=False)
     print(f"rnnkit: built {name!r} in {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
     partial = directory / f"{name}.so.{os.getpid()}.tmp"

@@ -164,16 +164,15 @@ struct Plan {
 };
 
 // The plan for a batch of B rows whose step matmuls are at most (N, K) = (big, small) in size. `choice`
-// is the kernel's "gemm=" option: "small", "blas", or "auto": small up to the LSTM's matmul at H = 32
-// (4H x H = 128 x 32), BLAS above. Measured (2 threads, quiet machine, `rnnkit bench` training time of
-// the native layer): the small path lost at every larger size tried: LSTM H = 64 (B = 32: 7.0 against
-// 5.2 ms; B = 128: 24.7 against 20.0), LSTM H = 128 (20.7 against 15.7), GRU H = 64 (4.8 against 4.3),
-// GRU H = 128 (16.2 against 12.4); at H = 32 it beat torch's oneDNN LSTM in benchmark mode
-// (benchmarks/results/keras-speed-*) and tied BLAS for the GRU (14.6 ms either way, B = 128, T = 240).
+// is the kernel's "gemm=" option: "small", "blas", or "auto": small up to the LSTM's matmul at H = 128
+// (4H x H = 512 x 128), BLAS above. Measured by benchmarks/step_gemm.py (2 threads, training step of the
+// native layer, results/step-gemm-2threads.txt): small won at every size up to H = 128 for the LSTM and
+// the GRU (B from 8 to 128), tied at the GRU's H = 256 and lost at the LSTM's H = 256 and at H = 512. (An
+// earlier bound of H = 32 was measured while the row split ran on one thread: see run_shares.)
 // Workers: torch's thread count, at least 8 rows each.
 inline Plan make_plan(const std::string& choice, int64_t B, int64_t N, int64_t K) {
   TORCH_CHECK(choice == "small" || choice == "blas" || choice == "auto", "rnnkit native: unknown gemm=", choice);
-  const bool small = choice == "small" || (choice == "auto" && N * K <= 128 * 32);
+  const bool small = choice == "small" || (choice == "auto" && N * K <= 512 * 128);
   if (!small) return {false, 1, B};
   const int64_t workers = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), B / 8));
   return {true, workers, 16};
@@ -189,8 +188,9 @@ inline std::string option(const Options& options, const std::string& name, const
 // f(b0, b1) on plan.workers contiguous shares of [0, B), one per thread of torch's own pool (at::parallel_for),
 // whose threads call no torch function inside (see small_gemm): no thread started per call, and no thread of
 // ours sharing a core with torch's OpenMP threads (they spin a while after the matmuls around the loop).
-// Measured at the Keras sizes: as fast as std::threads of our own, not faster. An exception in a share is
-// rethrown here.
+// at::parallel_for is inline: it runs in parallel only in a build with OpenMP on (build.thread_flags), else
+// serially on this thread; module.cpp's row_split_threads lets the tests see which. An exception in a share
+// is rethrown here.
 template <typename F> inline void run_shares(const Plan& plan, int64_t B, const F& f) {
   const int64_t n = std::min<int64_t>(plan.workers, B);
   if (n <= 1) return f(int64_t(0), B);
