@@ -51,7 +51,11 @@ def old_modules(rev: str, parts=("sequence", "scan", "streaming")):
             (src / name).write_text(text)
     build_py = subprocess.run(["git", "show", f"{rev}:rnnkit/kernels/build.py"], cwd=ROOT, capture_output=True,
                               text=True, check=True).stdout
-    flags = json.loads(re.search(r"CFLAGS = (\[.*?\])", build_py).group(1).replace("'", '"'))
+    flags = json.loads(re.search(r"^C?FLAGS = (\[.*?\])", build_py, re.M).group(1).replace("'", '"'))
+    if "def arch_flags" in build_py:     # the revision compiled for this CPU (its cache key names the CPU)
+        flags += build.arch_flags()
+    if "def thread_flags" in build_py:   # and with OpenMP where torch has it
+        flags += build.thread_flags()
     out = {}
     for part, module, sources in (
             ("sequence", "native", ["module.cpp", "elman_jordan.cpp", "lstm.cpp", "gru.cpp", "lnlstm.cpp"]),
@@ -61,7 +65,8 @@ def old_modules(rev: str, parts=("sequence", "scan", "streaming")):
         work = src.parent / module
         work.mkdir(exist_ok=True)
         out[part] = cpp_extension.load(name=f"ab_old_{module}", sources=[str(src / s) for s in sources],
-                                       extra_cflags=flags, build_directory=str(work), verbose=False)
+                                       extra_cflags=flags, extra_ldflags=[f for f in flags if f == "-fopenmp"],
+                                       build_directory=str(work), verbose=False)
     return out, flags
 
 

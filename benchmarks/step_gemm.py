@@ -4,8 +4,8 @@
 
 For each size, a native LSTM or GRU layer (input width = H, float32) trains forward and backward on
 "small" (csrc/common.h small_gemm, rows split over torch's threads) and on "blas" (one at::mm per step on
-the whole batch), the two taking turns; the figure is the median of 7 steps after 3 warm-up steps. The
-bound in common.h make_plan comes from this table.
+the whole batch), the two taking turns (two turns of 5 steps each, the first step of each turn dropped as
+warm-up); the figure is the median of the 8 timed steps. The bound in common.h make_plan comes from this table.
 """
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ import argparse
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import torch
 

@@ -108,6 +108,22 @@ def test_a_compiler_refusing_the_cpu_flag_gets_portable_flags(monkeypatch):
     assert calls == [build.base_flags() + build.arch_flags(), build.base_flags()]
 
 
+def test_a_compiler_refusing_openmp_gets_a_build_without_it_and_says_what_that_costs(monkeypatch, capsys):
+    calls = []
+    monkeypatch.setattr(build, "thread_flags", lambda: ["-fopenmp"])
+
+    def fake(name, sources, flags):
+        calls.append(flags)
+        if "-fopenmp" in flags:
+            raise RuntimeError("c++: error: unsupported option '-fopenmp'")
+        return "module"
+
+    monkeypatch.setattr(build, "load_or_build", fake)
+    assert build.compile_module("m", ("x.cpp",)) == "module"
+    assert calls[-1] == build.FLAGS and all("-fopenmp" in flags for flags in calls[:-1])
+    assert "row split then runs on one thread" in capsys.readouterr().err
+
+
 def test_sources_use_no_symbols_outside_torchs_api():
     """No BLAS symbols that only some torch builds export, no libmvec declarations (glibc >= 2.35)."""
     for path in Path(build.CSRC).iterdir():

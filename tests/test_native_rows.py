@@ -1,5 +1,7 @@
 """The native LSTM's and GRU's row split and small gemm (csrc/common.h make_plan), and the Embedding -> LSTM
 fusion (kernels.native.run_embedded), each equal to the reference loop or to the unfused model."""
+import warnings
+
 import pytest
 import torch
 
@@ -41,6 +43,24 @@ def test_row_split_runs_on_torchs_threads(threads):
     OpenMP runs at::parallel_for's range on the calling thread, silently: the split then ran on one thread."""
     assert native.load().row_split_threads(128) == threads
     assert native.load().row_split_threads(8) == 1   # too few rows to share
+
+
+def test_a_serial_row_split_is_reported():
+    """A build whose split runs on one thread while torch has more says so once, instead of being quietly slow."""
+    class Serial:
+        def row_split_threads(self, rows):
+            return 1
+
+    class Parallel:
+        def row_split_threads(self, rows):
+            return 2
+
+    with pytest.warns(RuntimeWarning, match="without OpenMP.*on one thread although torch has 2"):
+        native.check_row_split(Serial(), 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        native.check_row_split(Parallel(), 2)
+        native.check_row_split(Serial(), 1)   # one thread asked: nothing lost
 
 
 @pytest.mark.parametrize("variant", ["plain", "all"])

@@ -59,8 +59,9 @@ def thread_flags() -> list[str]:
     template that splits its range over torch's threads only in a file compiled with OpenMP on; compiled
     without it, it quietly runs the whole range on the calling thread. The kernels' row split went through
     it so, on one thread whatever torch's thread count, until this flag (benchmarks/results/keras-speed-*).
-    The objects then use torch's own OpenMP runtime (libgomp.so.1, already loaded by torch)."""
-    return ["-fopenmp"] if torch.backends.openmp.is_available() else []
+    The objects then use torch's own OpenMP runtime (libgomp.so.1, already loaded by torch). Linux only: Apple's
+    compiler takes OpenMP only through other flags (not tried), so there the split stays on one thread."""
+    return ["-fopenmp"] if torch.backends.openmp.is_available() and sys.platform.startswith("linux") else []
 
 
 def base_flags() -> list[str]:
@@ -173,18 +174,24 @@ def last_line(error: Exception) -> str:
 
 
 def compile_module(name: str, sources: tuple[str, ...]):
-    """The module from the cache, or built into it; with the native-CPU flag first, then portable flags."""
-    native = base_flags() + arch_flags()
-    try:
-        return load_or_build(name, sources, native)
-    except LoadError:
-        raise
-    except Exception as error:
-        if native == base_flags():
+    """The module from the cache, or built into it: with the native-CPU flag and OpenMP first, then without the
+    CPU flag, then with neither (each retry says which flags it dropped, and what dropping OpenMP costs)."""
+    attempts = []
+    for flags in (base_flags() + arch_flags(), base_flags(), FLAGS):
+        if flags not in attempts:
+            attempts.append(flags)
+    for flags, after in zip(attempts, attempts[1:] + [None]):
+        try:
+            return load_or_build(name, sources, flags)
+        except LoadError:
             raise
-        print(f"rnnkit: the build with {arch_flags()} failed ({last_line(error)}); retrying with portable flags",
-              file=sys.stderr, flush=True)
-        return load_or_build(name, sources, base_flags())
+        except Exception as error:
+            if after is None:
+                raise
+            dropped = [f for f in flags if f not in after]
+            cost = "; the kernels' row split then runs on one thread" if set(dropped) & set(thread_flags()) else ""
+            print(f"rnnkit: the build with {dropped} failed ({last_line(error)}); retrying without{cost}",
+                  file=sys.stderr, flush=True)
 
 
 def load_or_build(name: str, sources: tuple[str, ...], flags: list[str]):

@@ -8,6 +8,9 @@ falls back to the reference loop (``build.load`` has warned once, naming the rea
 """
 from __future__ import annotations
 
+import functools
+import warnings
+
 import torch
 from torch.autograd.function import once_differentiable
 
@@ -57,7 +60,17 @@ def load():
     module = build.load(MODULE, SOURCES)
     if module is not None:
         memory.keep_freed_memory()
+        check_row_split(module, torch.get_num_threads())
     return module
+
+
+@functools.cache
+def check_row_split(module, threads: int) -> None:
+    """One warning if the row split would run on fewer threads than torch has (a build without OpenMP:
+    build.thread_flags), instead of the kernels being quietly slower. Once per process and thread count."""
+    if threads > 1 and module.row_split_threads(16 * threads) < threads:
+        warnings.warn(f"rnnkit: the native kernels were built without OpenMP, so they run each batch on one "
+                      f"thread although torch has {threads}", RuntimeWarning, stacklevel=3)
 
 
 def fallback_reason(cell: Cell, x: torch.Tensor) -> str | None:
