@@ -230,7 +230,7 @@ class TestTamperedCheckpoints:
 class TestResumeAndOverwrite:
     """Resuming takes the run's own options; a contradiction is refused; a previous run is never replaced silently."""
 
-    @pytest.mark.parametrize("option,value", [("--cell", "lstm"), ("--hidden-size", "16"), ("--batch-size", "3"),
+    @pytest.mark.parametrize("option,value", [("--cell", "gru"), ("--hidden-size", "16"), ("--batch-size", "3"),
                                               ("--seq-len", "5"), ("--lr", "0.5")])
     def test_contradicting_options_are_refused(self, capsys, text, trained, option, value):
         line = error_line(capsys, charlm_args(text, trained, "--resume", option, value))

@@ -42,12 +42,12 @@ class Options(TrainOptions):
     train: list[str] | None = option(None, "the same as --text (the name every task accepts)", "data", metavar="FILE")
     valid: str | None = shared("valid", None, "a text to validate on (default: the last val_fraction of the text)")
     val_fraction: float = shared("val_fraction", 0.1, "the last part of the text held out for validation")
-    cell: str = option("gru", "recurrent cell", "model", choices=tuple(sorted(RNN_LAYERS)))
+    cell: str = option("lstm", "recurrent cell", "model", choices=tuple(sorted(RNN_LAYERS)))
     hidden_size: int = option(512, "units per layer", "model", bounds="[1, 2**16]")
     num_layers: int = option(2, "stacked layers", "model", bounds="[1, 64]")
     embedding_dim: int = option(64, "size of the learned character embedding", "model", bounds="[0, 2**16]")
     onehot: bool = option(False, "one-hot characters in (the textbook form) instead of embeddings", "model")
-    dropout: float = option(0.0, "dropout between layers and before the output", "model", bounds="[0, 1)")
+    dropout: float = option(0.2, "dropout between layers and before the output", "model", bounds="[0, 1)")
     recurrent_dropout: float = option(0.0, "variational dropout on the recurrent input", "model", bounds="[0, 1)")
     zoneout: float = option(0.0, "zoneout rate on the state", "model", bounds="[0, 1)")
     weight_dropout: float = option(0.0, "DropConnect on the recurrent matrices, one mask per batch (AWD-LSTM)",
@@ -70,7 +70,7 @@ class Options(TrainOptions):
     warmup_steps: int | None = shared("warmup_steps", None, f"linear warmup updates (default: {WARMUP}; none with "
                                                             "plateau)")
     clip_norm: float = shared("clip_norm", 1.0)
-    precision: str = option("fp32", "training arithmetic: bf16 autocasts the matrix products (weights stay fp32; "
+    precision: str = option("auto", "training arithmetic: bf16 autocasts the matrix products (weights stay fp32; "
                                     "1.7x the updates per second on a CPU with AVX512-BF16 or AMX, slower without); "
                                     "auto: bf16 where the CPU has native bf16, else fp32", "training",
                             choices=("auto",) + PRECISIONS)
