@@ -105,10 +105,29 @@ def test_a_compiler_refusing_the_cpu_flag_gets_portable_flags(monkeypatch):
     if not build.arch_flags():
         pytest.skip("no CPU-specific flag on this machine")
     assert build.compile_module("m", ("x.cpp",)) == "module"
-    assert calls == [build.base_flags() + build.arch_flags(), build.base_flags()]
+    assert calls[-1] == build.base_flags()   # OpenMP kept: the CPU flag was the trouble
+    assert calls[0] == build.base_flags() + build.arch_flags()
 
 
-def test_a_compiler_refusing_openmp_gets_a_build_without_it_and_says_what_that_costs(monkeypatch, capsys):
+def test_openmp_only_where_the_kernels_would_share_torchs_runtime(monkeypatch):
+    """-fopenmp with GCC and torch's own libgomp.so.1 loaded; with another compiler or another runtime a second
+    OpenMP runtime would ignore torch.set_num_threads, so no flag (and native.load's warning says so)."""
+    monkeypatch.setattr(build.sys, "platform", "linux")
+    monkeypatch.setattr(build.torch.backends.openmp, "is_available", lambda: True)
+    monkeypatch.setattr(build, "gcc", lambda: True)
+    monkeypatch.setattr(build, "torch_loaded", lambda name: name == "libgomp.so.1")
+    assert build.thread_flags() == ["-fopenmp"]
+    monkeypatch.setattr(build, "torch_loaded", lambda name: False)   # e.g. a renamed libgomp-<hash>.so.1
+    assert build.thread_flags() == []
+    monkeypatch.setattr(build, "torch_loaded", lambda name: True)
+    monkeypatch.setattr(build, "gcc", lambda: False)                 # clang links its own libomp
+    assert build.thread_flags() == []
+    monkeypatch.setattr(build, "gcc", lambda: True)
+    monkeypatch.setattr(build.sys, "platform", "darwin")
+    assert build.thread_flags() == []
+
+
+def test_a_compiler_refusing_openmp_keeps_the_cpu_flag_and_says_what_dropping_openmp_costs(monkeypatch, capsys):
     calls = []
     monkeypatch.setattr(build, "thread_flags", lambda: ["-fopenmp"])
 
@@ -120,8 +139,8 @@ def test_a_compiler_refusing_openmp_gets_a_build_without_it_and_says_what_that_c
 
     monkeypatch.setattr(build, "load_or_build", fake)
     assert build.compile_module("m", ("x.cpp",)) == "module"
-    assert calls[-1] == build.FLAGS and all("-fopenmp" in flags for flags in calls[:-1])
-    assert "row split then runs on one thread" in capsys.readouterr().err
+    assert calls == [build.FLAGS + ["-fopenmp"] + build.arch_flags(), build.FLAGS + build.arch_flags()]
+    assert "without ['-fopenmp']; the kernels' row split then runs on one thread" in capsys.readouterr().err
 
 
 def test_sources_use_no_symbols_outside_torchs_api():

@@ -55,13 +55,39 @@ def cache_dir() -> Path:
 
 
 def thread_flags() -> list[str]:
-    """``-fopenmp`` where torch runs its threads on OpenMP. at::parallel_for (ATen/Parallel-inl.h) is an inline
-    template that splits its range over torch's threads only in a file compiled with OpenMP on; compiled
-    without it, it quietly runs the whole range on the calling thread. The kernels' row split went through
-    it so, on one thread whatever torch's thread count, until this flag (benchmarks/results/keras-speed-*).
-    The objects then use torch's own OpenMP runtime (libgomp.so.1, already loaded by torch). Linux only: Apple's
-    compiler takes OpenMP only through other flags (not tried), so there the split stays on one thread."""
-    return ["-fopenmp"] if torch.backends.openmp.is_available() and sys.platform.startswith("linux") else []
+    """``-fopenmp`` where the kernels can share torch's OpenMP threads. at::parallel_for (ATen/Parallel-inl.h) is
+    an inline template that splits its range over torch's threads only in a file compiled with OpenMP on;
+    compiled without it, it quietly runs the whole range on the calling thread. The kernels' row split went
+    through it so, on one thread whatever torch's thread count, until this flag (benchmarks/results/keras-speed-*).
+    Only where the objects then use torch's own runtime: Linux, GCC (whose -fopenmp links libgomp.so.1), and a
+    torch that loaded a library of that very name (the pip wheels ship torch/lib/libgomp.so.1), so the loader
+    reuses it. Elsewhere (Apple's compiler, clang's libomp, a torch on Intel's runtime or a renamed libgomp) a
+    second OpenMP runtime would ignore torch.set_num_threads, so the split stays on one thread there, and
+    native.load says so once."""
+    if not (sys.platform.startswith("linux") and torch.backends.openmp.is_available()):
+        return []
+    return ["-fopenmp"] if gcc() and torch_loaded("libgomp.so.1") else []
+
+
+@functools.cache
+def gcc() -> bool:
+    """True when the compiler torch's extension builder calls ($CXX, else c++) is GCC."""
+    compiler = os.environ.get("CXX", "c++")
+    try:
+        out = subprocess.run([compiler, "-dM", "-E", "-x", "c++", "/dev/null"], capture_output=True, text=True,
+                             timeout=60).stdout
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return "__GNUC__" in out and "__clang__" not in out
+
+
+def torch_loaded(name: str) -> bool:
+    """True when this process has mapped a shared library file named exactly ``name`` (Linux /proc/self/maps)."""
+    try:
+        maps = Path("/proc/self/maps").read_text()
+    except OSError:
+        return False
+    return any(line.rsplit("/", 1)[-1] == name for line in maps.splitlines() if "/" in line)
 
 
 def base_flags() -> list[str]:
@@ -174,10 +200,11 @@ def last_line(error: Exception) -> str:
 
 
 def compile_module(name: str, sources: tuple[str, ...]):
-    """The module from the cache, or built into it: with the native-CPU flag and OpenMP first, then without the
-    CPU flag, then with neither (each retry says which flags it dropped, and what dropping OpenMP costs)."""
+    """The module from the cache, or built into it: with the native-CPU flag and OpenMP first, then without
+    OpenMP, then without the CPU flag, then with neither (each retry says which flags it drops, and what
+    dropping OpenMP costs)."""
     attempts = []
-    for flags in (base_flags() + arch_flags(), base_flags(), FLAGS):
+    for flags in (base_flags() + arch_flags(), FLAGS + arch_flags(), base_flags(), FLAGS):
         if flags not in attempts:
             attempts.append(flags)
     for flags, after in zip(attempts, attempts[1:] + [None]):
@@ -190,7 +217,7 @@ def compile_module(name: str, sources: tuple[str, ...]):
                 raise
             dropped = [f for f in flags if f not in after]
             cost = "; the kernels' row split then runs on one thread" if set(dropped) & set(thread_flags()) else ""
-            print(f"rnnkit: the build with {dropped} failed ({last_line(error)}); retrying without{cost}",
+            print(f"rnnkit: the build failed ({last_line(error)}); retrying without {dropped}{cost}",
                   file=sys.stderr, flush=True)
 
 

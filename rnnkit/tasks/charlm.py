@@ -71,7 +71,7 @@ class Options(TrainOptions):
                                                             "plateau)")
     clip_norm: float = shared("clip_norm", 1.0)
     precision: str = option("auto", "training arithmetic: bf16 autocasts the matrix products (weights stay fp32; "
-                                    "1.7x the updates per second on a CPU with AVX512-BF16 or AMX, slower without); "
+                                    "1.6x the updates of the default LSTM on a CPU with AVX512-BF16, slower without); "
                                     "auto: bf16 where the CPU has native bf16, else fp32", "training",
                             choices=("auto",) + PRECISIONS)
     eval_every: int | None = shared("eval_every", None, "also evaluate every N updates (default: once per epoch)")

@@ -165,18 +165,25 @@ struct Plan {
 
 // The plan for a batch of B rows whose step matmuls are at most (N, K) = (big, small) in size. `choice`
 // is the kernel's "gemm=" option: "small", "blas", or "auto": small up to the LSTM's matmul at H = 32
-// (4H x H = 128 x 32), and up to H = 128 (512 x 128) when the rows are split over two or more threads;
-// BLAS above. Measured by benchmarks/step_gemm.py (2 threads, training step of the native layer,
-// results/step-gemm-2threads.txt): with the rows split, small won at every size from H = 32 to 128 for
-// the LSTM and the GRU (B from 32 to 128), tied at the GRU's H = 256 and lost at the LSTM's H = 256 and at
-// H = 512; with B = 8 (one share) BLAS won at H = 128. (The earlier bound of H = 32 was measured while the
-// split ran on one thread, see run_shares; at H = 32 small won there too.) Workers: torch's thread count,
-// at least 8 rows each.
+// (4H x H = 128 x 32); and up to the LSTM's at H = 128 (N <= 512, K <= 128) when the rows really are split
+// over two or more threads with at least 16 rows each; BLAS otherwise. Measured by benchmarks/step_gemm.py
+// (2 threads, float32, training step of the native layer, results/step-gemm-2threads.txt): with the rows
+// split, small won at every size from H = 32 to 128 for the LSTM and the GRU (B from 32 to 128, 6-13% at
+// H = 64 and 128), tied at the GRU's H = 256 and lost at the LSTM's H = 256 and at H = 512; with B = 8 (one
+// share) BLAS won at H = 128. Not measured: more than 2 threads, float64. (The earlier bound of H = 32 was
+// measured while the split ran on one thread, see run_shares; at H = 32 small won there too.) Workers:
+// torch's thread count, at least 8 rows each; 1 in a build without OpenMP, where the split cannot run in
+// parallel (build.thread_flags).
 inline Plan make_plan(const std::string& choice, int64_t B, int64_t N, int64_t K) {
   TORCH_CHECK(choice == "small" || choice == "blas" || choice == "auto", "rnnkit native: unknown gemm=", choice);
+#ifdef _OPENMP
   const int64_t workers = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), B / 8));
+#else
+  const int64_t workers = 1;
+#endif
+  const bool split = workers > 1 && B / workers >= 16;
   const bool small = choice == "small" ||
-                     (choice == "auto" && (N * K <= 128 * 32 || (workers > 1 && N * K <= 512 * 128)));
+                     (choice == "auto" && (N * K <= 128 * 32 || (split && N <= 512 && K <= 128)));
   if (!small) return {false, 1, B};
   return {true, workers, 16};
 }
