@@ -4,8 +4,8 @@
 
 For each size, a native LSTM or GRU layer (input width = H, float32) trains forward and backward on
 "small" (csrc/common.h small_gemm, rows split over torch's threads) and on "blas" (one at::mm per step on
-the whole batch), the two taking turns (two turns of 5 steps each, the first step of each turn dropped as
-warm-up); the figure is the median of the 8 timed steps. The bound in common.h make_plan comes from this table.
+the whole batch), the two taking turns (--turns turns of 5 steps each, the first step of each turn dropped
+as warm-up); the figure is the median of the timed steps. The bound in common.h make_plan comes from this table.
 """
 from __future__ import annotations
 
@@ -44,6 +44,7 @@ def step_ms(gemm: str, cell: str, B: int, T: int, H: int, rounds: int) -> list[f
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--turns", type=int, default=4, help="turns of 5 steps per backend and size")
     p.add_argument("--out", required=True, help="result file (.txt)")
     p.add_argument("--overwrite", action="store_true")
     a = p.parse_args(argv)
@@ -59,14 +60,14 @@ def main(argv=None) -> int:
              f" {'blas/small':>10}"]
     for cell, B, T, H in SIZES:
         runs = {"small": [], "blas": []}
-        for gemm in ("small", "blas", "small", "blas"):   # turns, so a burst of load hits both
+        for gemm in ("small", "blas") * a.turns:   # turns, so a burst of load hits both
             runs[gemm] += step_ms(gemm, cell, B, T, H, 5)[1:]
         small, blas = statistics.median(runs["small"]), statistics.median(runs["blas"])
         lines.append(f"{cell:5} {f'{B}x{T}x{H}':>13} {small:9.1f} {blas:8.1f} {blas / small:10.2f}")
         print(lines[-1], flush=True)
     lines += ["", f"load after: {uptime()}", f"command: {' '.join(sys.argv)}",
-              f"torch {torch.__version__}, rnnkit {rnnkit.__version__}; 8 timed steps per backend (two turns of 5, "
-              "the first of each dropped as warm-up); median"]
+              f"torch {torch.__version__}, rnnkit {rnnkit.__version__}; {4 * a.turns} timed steps per backend "
+              f"({a.turns} turns of 5, the first of each dropped as warm-up); median"]
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_text("\n".join(lines) + "\n")
     tmp.replace(out)

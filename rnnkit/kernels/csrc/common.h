@@ -168,7 +168,7 @@ struct Plan {
 // (4H x H = 128 x 32); and up to the LSTM's at H = 128 (N <= 512, K <= 128) when the rows really are split
 // over two or more threads with at least 16 rows each; BLAS otherwise. Measured by benchmarks/step_gemm.py
 // (2 threads, float32, training step of the native layer, results/step-gemm-2threads.txt): with the rows
-// split, small won at every size from H = 32 to 128 for the LSTM and the GRU (B from 32 to 128, 6-13% at
+// split, small won at every size from H = 32 to 128 for the LSTM and the GRU (B from 32 to 128, 4-21% at
 // H = 64 and 128), tied at the GRU's H = 256 and lost at the LSTM's H = 256 and at H = 512; with B = 8 (one
 // share) BLAS won at H = 128. Not measured: more than 2 threads, float64. (The earlier bound of H = 32 was
 // measured while the split ran on one thread, see run_shares; at H = 32 small won there too.) Workers:
