@@ -65,7 +65,7 @@ def old_modules(rev: str, parts=("sequence", "scan", "streaming")):
         work = src.parent / module
         work.mkdir(exist_ok=True)
         out[part] = cpp_extension.load(name=f"ab_old_{module}", sources=[str(src / s) for s in sources],
-                                       extra_cflags=flags, extra_ldflags=[f for f in flags if f == "-fopenmp"],
+                                       extra_cflags=flags, extra_ldflags=[f for f in flags if f == build.OPENMP],
                                        build_directory=str(work), verbose=False)
     return out, flags
 

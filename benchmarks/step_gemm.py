@@ -21,6 +21,7 @@ from _machine import now, uptime
 from rnnkit.kernels import native
 from rnnkit.errors import UserError
 from rnnkit.tasks.options import check_out_file
+from rnnkit.train.checkpoint import atomic_write
 
 SIZES = [("LSTM", 8, 100, 128), ("LSTM", 32, 100, 64), ("LSTM", 128, 100, 64), ("LSTM", 32, 100, 128),
          ("LSTM", 128, 100, 128), ("LSTM", 64, 100, 256), ("LSTM", 64, 100, 512), ("GRU", 8, 100, 128),
@@ -68,9 +69,7 @@ def main(argv=None) -> int:
     lines += ["", f"load after: {uptime()}", f"command: {' '.join(sys.argv)}",
               f"torch {torch.__version__}, rnnkit {rnnkit.__version__}; {4 * a.turns} timed steps per backend "
               f"({a.turns} turns of 5, the first of each dropped as warm-up); median"]
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text("\n".join(lines) + "\n")
-    tmp.replace(out)
+    atomic_write(out, ("\n".join(lines) + "\n").encode())
     return 0
 
 

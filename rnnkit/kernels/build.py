@@ -38,6 +38,7 @@ import torch
 
 CSRC = Path(__file__).parent / "csrc"
 FLAGS = ["-O3", "-ffast-math", "-fno-finite-math-only"]  # finite-math kept off: inf and NaN stay meaningful
+OPENMP = "-fopenmp"   # a compile flag the link needs too (thread_flags)
 _IMPORTED: dict[str, object] = {}  # library path -> module: an extension is initialised once per process
 
 
@@ -66,7 +67,7 @@ def thread_flags() -> list[str]:
     native.load says so once."""
     if not (sys.platform.startswith("linux") and torch.backends.openmp.is_available()):
         return []
-    return ["-fopenmp"] if gcc() and torch_loaded("libgomp.so.1") else []
+    return [OPENMP] if gcc() and torch_loaded("libgomp.so.1") else []
 
 
 @functools.cache
@@ -203,8 +204,8 @@ def compile_module(name: str, sources: tuple[str, ...]):
     """The module from the cache, or built into it: with the native-CPU flag and OpenMP first, then without
     OpenMP, then without the CPU flag, then with neither (each retry says which flags it drops, and what
     dropping OpenMP costs)."""
-    attempts = []
-    for flags in (base_flags() + arch_flags(), FLAGS + arch_flags(), base_flags(), FLAGS):
+    attempts, base, arch = [], base_flags(), arch_flags()
+    for flags in (base + arch, FLAGS + arch, base, FLAGS):
         if flags not in attempts:
             attempts.append(flags)
     for flags, after in zip(attempts, attempts[1:] + [None]):
@@ -216,7 +217,7 @@ def compile_module(name: str, sources: tuple[str, ...]):
             if after is None:
                 raise
             dropped = [f for f in flags if f not in after]
-            cost = "; the kernels' row split then runs on one thread" if set(dropped) & set(thread_flags()) else ""
+            cost = "; the kernels' row split then runs on one thread" if OPENMP in dropped else ""
             print(f"rnnkit: the build failed ({last_line(error)}); retrying without {dropped}{cost}",
                   file=sys.stderr, flush=True)
 
@@ -253,7 +254,7 @@ def build(name: str, sources: tuple[str, ...], flags: list[str], directory: Path
     start = time.perf_counter()
     print(f"rnnkit: building native kernels {name!r} (once; cached in {directory})", file=sys.stderr, flush=True)
     module = cpp_extension.load(name=name, sources=[str(CSRC / s) for s in sources], extra_cflags=flags,
-                                extra_ldflags=[f for f in flags if f in thread_flags()],
+                                extra_ldflags=[f for f in flags if f == OPENMP],
                                 build_directory=str(work), verbose=False)
     print(f"rnnkit: built {name!r} in {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
     partial = directory / f"{name}.so.{os.getpid()}.tmp"
