@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 import rnnkit
-from _machine import now, uptime
+from _machine import LOAD_NOTE, now, uptime
 from rnnkit import backends
 
 SHAPES = [  # (cell, batch, time, input, hidden)
@@ -85,14 +85,13 @@ def main(argv=None) -> int:
               "uptime_before": load_before, "uptime_after": uptime(), "threads": a.threads,
               "machine": platform.machine(), "cpus": os.cpu_count(), "torch": torch.__version__,
               "command": " ".join(sys.argv),
-              "note": "shared machine: other engineers' niced processes were running", "rows": rows}
+              "note": LOAD_NOTE, "rows": rows}
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(result, indent=1))
     lines = ["torch's fused op vs rnnkit's native kernels per shape (best of 5 calls, ms); benchmark mode's "
              "first call (timing included), its choice and its steady time",
-             f"{started} .. {result['finished']}; {a.threads} thread(s), torch {torch.__version__}; shared machine "
-             "(other engineers' processes ran niced)", f"load before: {load_before}",
+             f"{started} .. {result['finished']}; {a.threads} thread(s), torch {torch.__version__}", LOAD_NOTE, f"load before: {load_before}",
              f"load after:  {result['uptime_after']}", "",
              f"{'cell':5} {'B':>4} {'T':>4} {'I':>4} {'H':>4} {'mode':6} {'torch':>8} {'native':>8} {'winner':>7} "
              f"{'bench 1st':>10} {'choice':>7} {'bench':>8}"]

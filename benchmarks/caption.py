@@ -26,14 +26,13 @@ from pathlib import Path
 
 import torch
 
-from _machine import ISO, commit, now, stamp
+from _machine import ISO, LOAD_NOTE, commit, now, stamp
 from rnnkit.train.checkpoint import atomic_write
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))   # this checkout's rnnkit, without PYTHONPATH
 RESULTS = ROOT / "benchmarks" / "results"
-NOTE = ("measured on a 2-core machine shared with other engineers' niced (nice 15) processes, this run at normal "
-        "priority under /tmp/rnnkit-measure.lock; uptime before and after shows the load")
+NOTE = f"measured at normal priority under /tmp/rnnkit-measure.lock; {LOAD_NOTE}"
 
 
 def run(name: str, options: list[str]) -> None:

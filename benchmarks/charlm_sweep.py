@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _machine import LOAD_NOTE
+
 LOCK = "/tmp/rnnkit-measure.lock"
 
 
@@ -64,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         row["val_loss_last"] = round(float(next(h["val_loss"] for h in reversed(hist) if h.get("val_loss"))), 4)
         row["history"] = [{k: round(float(v), 4) for k, v in h.items() if v} for h in hist]
         row["stdout_tail"] = proc.stdout.strip().splitlines()[-1:]
-    row["machine"] = f"{platform.machine()} {os.cpu_count()} cores; shared with other engineers' niced processes"
+    row["machine"] = f"{platform.machine()} {os.cpu_count()} cores; {LOAD_NOTE}"
     with open(args.out, "a") as f:
         f.write(json.dumps(row) + "\n")
     print(f"{args.name}: val {row['val_loss_last']:.4f} (best {row['val_loss']:.4f}), train {row['train_loss']:.4f}, "

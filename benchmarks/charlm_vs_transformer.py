@@ -45,7 +45,9 @@ import charlm_transformer as tf  # noqa: E402
 from _machine import stamp, versions  # noqa: E402
 
 from rnnkit.data.text import Vocabulary, read_texts  # noqa: E402
+from rnnkit.errors import UserError  # noqa: E402
 from rnnkit.tasks import charlm  # noqa: E402
+from rnnkit.tasks.options import check_out_file  # noqa: E402
 from rnnkit.train.checkpoint import atomic_write  # noqa: E402
 from rnnkit.train.dynamic import DynamicEvalConfig  # noqa: E402
 
@@ -177,10 +179,12 @@ def main(argv: list[str] | None = None) -> int:
                        help=f"transformer {name} (default: {default})")
     p.add_argument("--tf-precision", choices=("fp32", "bf16"), default=tf_defaults["precision"])
     a = p.parse_args(own)
-    if Path(a.out).exists():
-        raise SystemExit(f"{a.out} exists: choose another name (results are never overwritten)")
-    if a.png and (Path(a.png).suffix != ".png" or not Path(a.png).parent.is_dir()):
-        raise SystemExit(f"--png needs a .png path in an existing directory, got {a.png}")
+    try:   # the task's own check of an output file, before any work: results are never overwritten
+        check_out_file(a.out, (".json",), False, "--out", "name a new file")
+        if a.png:
+            check_out_file(a.png, (".png",), False, "--png", "name a new file")
+    except UserError as e:
+        raise SystemExit(str(e)) from None
     if a.combine:
         return combine(*a.combine, a.out, a.png)
     if not a.text:
@@ -198,8 +202,8 @@ def main(argv: list[str] | None = None) -> int:
               "held_out_characters": len(val_text), "split": "first 90% trains, last 10% held out",
               "minutes": a.minutes, "hardware": hardware(),
               "versions": versions(),
-              "note": ("run one phase after the other, each under the measurement lock at normal priority; the "
-                       "machine was shared with other engineers' niced processes (see the load per phase). "
+              "note": ("run one phase after the other, each under the measurement lock at normal priority; each "
+                       "phase records the machine's load before and after it (anything else running shows there). "
                        "RNN: `rnnkit train charlm` defaults, its evaluations count in its budget; transformer: "
                        "its evaluations do not count in its budget. Both held-out losses are over the whole "
                        "held-out text (RNN: carried state; transformer: sliding window, stride context/2).")}

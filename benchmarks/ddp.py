@@ -24,12 +24,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from _machine import ISO, stamp
+from _machine import ISO, LOAD_NOTE, stamp
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
-NOTE = ("measured on a 2-core machine shared with other engineers' niced processes, these runs at normal priority "
-        "under /tmp/rnnkit-measure.lock; uptime before and after shows the load")
+NOTE = f"measured at normal priority under /tmp/rnnkit-measure.lock; {LOAD_NOTE}"
 TASKS = {   # task: (extra options, items per update with the defaults, what an item is)
     "charlm": (["--sample-length", "0"], 64 * 100, "characters"),
     "classify": (["--epochs", "1"], 32, "texts"),

@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _machine import loadavg, now, versions
+from _machine import LOAD_NOTE, loadavg, now, versions
 from rnnkit.cli import main as cli
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -38,15 +38,15 @@ def measure(series: str, extra: list[str], name: str) -> dict:
     return {**report, "options": extra, "niced": os.nice(0), "wall_s_including_baselines": round(wall, 1), "before": before,
             "after": {"date": now(), "load_1_5_15": loadavg()}, **versions(), "cpus": os.cpu_count(),
             "training_threads": "the task's --threads (default 1) unless given in options",
-            "note": "2-core machine shared with other engineers' niced processes; load averages above"}
+            "note": LOAD_NOTE}
 
 
 def summary() -> str:
     lines = ["# RNN vs classical baselines (rnnkit train forecast, defaults)", "",
              "MASE (lower is better; scaled by the in-sample seasonal naive MAE) over every rolling origin of "
              "the test part (the last 10%), horizon 12. Written by benchmarks/forecast.py --summary from the "
-             "forecast-*.json files beside this one. The machine was shared with other engineers' niced "
-             "processes (load in each JSON).", "",
+             "forecast-*.json files beside this one; each records the machine's load before "
+             "and after its run.", "",
              "| series | test origins | " + " | ".join(METHODS) + " | RNN 80% coverage | RNN best? | training s |",
              "|" + "---|" * (len(METHODS) + 5)]
     for path in sorted(RESULTS.glob("forecast-*.json")):

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _machine import now, uptime
+from _machine import LOAD_NOTE, now, uptime
 
 MODELS = {
     "imdb-lstm": dict(samples=2560, T=500, vocab=10000, batch=128),
@@ -184,15 +184,14 @@ def main(argv=None) -> int:
     result = {"started": started, "finished": now(),
               "uptime_before": load_before, "uptime_after": uptime(), "machine": platform.processor() or platform.machine(),
               "cpus": os.cpu_count(), "threads": a.threads, "epochs": a.epochs, "repeats": a.repeats, "quick": a.quick,
-              "rnnkit": rnnkit.__version__, "note": "shared machine: other engineers' niced processes were running",
+              "rnnkit": rnnkit.__version__, "note": LOAD_NOTE,
               "command": " ".join(sys.argv), "rnnkit_malloc": memory.setting(),
               "rows": rows}
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(result, indent=1))
     lines = ["Keras model ported to rnnkit vs Keras 3 (same data, batches, epochs; median epoch after the first)",
-             f"{started} .. {result['finished']}; {a.threads} threads on {result['cpus']} CPUs; shared machine "
-             "(other engineers' processes ran niced)", f"RNNKIT_MALLOC: {result['rnnkit_malloc']} (kernels/memory.py)",
+             f"{started} .. {result['finished']}; {a.threads} threads on {result['cpus']} CPUs", LOAD_NOTE, f"RNNKIT_MALLOC: {result['rnnkit_malloc']} (kernels/memory.py)",
              f"load before: {load_before}", f"load after:  {result['uptime_after']}",
              "", f"{'model':18} {'framework':14} {'backend':17} {'s/epoch':>9} {'speed-up':>9} {'CPU s/epoch':>12} "
              f"{'CPU speed-up':>13}  s/epoch of each run"]

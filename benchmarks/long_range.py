@@ -117,7 +117,7 @@ def report(data: dict, out: Path) -> str:
             lines.append(f"| {cell} | " + " | ".join("–" if r is None else f"{r['success']:.1%} ({detail(r)})"
                                                       for r in cells) + " |")
         lines.append("")
-    lines += ["## Runs (machine shared with other engineers' niced processes; training not niced, one thread)", ""]
+    lines += ["## Runs (training at normal priority, one thread; the load before and after each)", ""]
     lines += [f"- {s['task']}: {s['before']['date']} ({s['before']['uptime']}) to {s['after']['date']} "
               f"({s['after']['uptime']})" + (f"; {s['note']}" if s.get("note") else "") for s in data["sessions"]]
     lines += ["", "Wall time per run (s): " + ", ".join(f"{r['task']}/{r['cell']}/T={r['T']}/{r['updates']}: "

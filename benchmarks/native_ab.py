@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 import rnnkit
-from _machine import now, uptime
+from _machine import LOAD_NOTE, now, uptime
 from rnnkit import bench
 from rnnkit.kernels import build, native, scan, stream
 
@@ -197,7 +197,7 @@ def main(argv=None):
             "scan": lambda a, b: scan_rows(a, b, args.repeats), "streaming": lambda a, b: stream_rows(a, b, args.repeats)}
     result = dict(head, **{part: rows[part](old[part], new[part]) for part in parts})
     result["load_after"] = uptime()
-    result["note"] = ("2-core machine shared with other engineers' niced builds and tests; old and new "
+    result["note"] = (f"{LOAD_NOTE}; old and new "
                       f"interleaved in one process, the {args.stat} of `repeats` rounds")
     print("load after:", result["load_after"])
     if args.out:

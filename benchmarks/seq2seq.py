@@ -22,9 +22,8 @@
         extracted by the rules of ding_pairs; test and valid 1,000 pairs each, no English or German
         sentence in two splits
 
-Every result file records the date, the load (uptime) before and after, and the command line. The
-machine is shared with other engineers' niced processes; measurements run at normal priority under
-``flock /tmp/rnnkit-measure.lock``.
+Every result file records the date, the load (uptime) before and after, and the command line. Measurements
+run at normal priority under ``flock /tmp/rnnkit-measure.lock``.
 """
 from __future__ import annotations
 
@@ -41,10 +40,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))   # _machine, also when a test loads this file by path
-from _machine import commit, cpu_model, stamp  # noqa: E402
+from _machine import LOAD_NOTE, commit, cpu_model, stamp  # noqa: E402
 RESULTS = ROOT / "benchmarks" / "results"
-NOTE = ("measured on a 2-core machine shared with other engineers' processes at nice 15; this process ran at "
-        "normal priority under flock /tmp/rnnkit-measure.lock")
+NOTE = f"measured at normal priority under flock /tmp/rnnkit-measure.lock; {LOAD_NOTE}"
 
 
 def environment() -> dict:

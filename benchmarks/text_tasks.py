@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _machine import commit, uptime
+from _machine import LOAD_NOTE, commit, uptime
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_MODULES = 8   # prepare-tag: the last 8 modules of ROLE_MODULES are the unseen test section
@@ -93,7 +93,7 @@ def run(name: str, result: str, test: str, train_args: list[str]) -> None:
         out = Path(tmp) / "run"
         record = {"name": name, "command": "rnnkit train " + " ".join(train_args), "date_before": time.ctime(),
                   "uptime_before": uptime(), **versions(),
-                  "machine": "2-core CPU shared with other engineers' niced jobs; run under the measurement lock"}
+                  "machine": f"{os.cpu_count()} CPUs; run under the measurement lock; {LOAD_NOTE}"}
         t0 = time.monotonic()
         p = rnnkit("train", *train_args, "--out", str(out), "--quiet")
         record["wall_s"] = round(time.monotonic() - t0, 1)

@@ -230,7 +230,7 @@ class TestTamperedCheckpoints:
 class TestResumeAndOverwrite:
     """Resuming takes the run's own options; a contradiction is refused; a previous run is never replaced silently."""
 
-    @pytest.mark.parametrize("option,value", [("--cell", "gru"), ("--hidden-size", "16"), ("--batch-size", "3"),
+    @pytest.mark.parametrize("option,value", [("--cell", "rnn"), ("--hidden-size", "16"), ("--batch-size", "3"),
                                               ("--seq-len", "5"), ("--lr", "0.5")])
     def test_contradicting_options_are_refused(self, capsys, text, trained, option, value):
         line = error_line(capsys, charlm_args(text, trained, "--resume", option, value))
@@ -243,6 +243,20 @@ class TestResumeAndOverwrite:
         ck = load_checkpoint(trained / "last.safetensors")
         assert ck.state["trainer"]["global_step"] == 4 and ck.config["options"]["text"] == [text]
         assert ck.config["model"]["hidden_size"] == 8
+
+    def test_a_resumed_run_keeps_the_cell_auto_chose_for_it(self, text, tmp_path, monkeypatch):
+        """--cell auto and the default dropout depend on the CPU's bf16: the checkpoint records what they were."""
+        monkeypatch.setattr(charlm, "native_bf16", lambda: False)
+        out = tmp_path / "run"
+        assert main(charlm_args(text, out)) == 0   # auto in fp32: the GRU without dropout
+        options = load_checkpoint(out / "last.safetensors").config["options"]
+        assert (options["cell"], options["dropout"]) == ("gru", 0.0)
+        monkeypatch.setattr(charlm, "native_bf16", lambda: True)   # resumed where auto would mean the LSTM
+        assert main(["train", "charlm", "--out", str(out), "--resume", "--max-steps", "4", "--quiet",
+                     "--sample-length", "0"]) == 0
+        ck = load_checkpoint(out / "last.safetensors")
+        assert ck.config["model"]["cell"] == "gru" and ck.config["model"]["dropout"] == 0.0
+        assert ck.state["trainer"]["global_step"] == 4
 
     def test_a_new_run_does_not_replace_a_previous_one(self, capsys, text, trained):
         before = (trained / "last.safetensors").read_bytes()

@@ -124,6 +124,20 @@ def one_line_error(capsys, argv, fragment):
     assert len(err.splitlines()) == 1 and err.startswith("rnnkit: error:") and fragment in err, err
 
 
+@pytest.mark.parametrize("bf16,given,expected", [
+    (True, {}, ("lstm", 0.2)), (False, {}, ("gru", 0.0)),                       # the measured defaults per CPU
+    (False, {"cell": "lstm"}, ("lstm", 0.1)), (True, {"cell": "gru"}, ("gru", 0.0)),
+    (False, {"precision": "bf16"}, ("lstm", 0.2)), (True, {"precision": "fp32"}, ("gru", 0.0)),
+    (True, {"dropout": 0.0}, ("lstm", 0.0)), (False, {"cell": "rnn"}, ("rnn", 0.0)),
+    (False, {"cell": "gru", "dropout": 0.3}, ("gru", 0.3))])
+def test_auto_cell_and_dropout_follow_the_arithmetic_the_run_uses(monkeypatch, bf16, given, expected):
+    """--cell auto and the default dropout: the LSTM with dropout 0.2 where training runs in bf16, the GRU without
+    dropout in fp32 (benchmarks/charlm.md); a value the user gives is kept."""
+    monkeypatch.setattr(charlm, "native_bf16", lambda: bf16)
+    o = charlm.Options(**given)
+    assert (o.cell, o.dropout) == expected
+
+
 def test_bad_inputs_are_one_line_errors(tmp_path, capsys):
     empty = tmp_path / "empty.txt"
     empty.write_text("")

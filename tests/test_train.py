@@ -278,6 +278,25 @@ def test_early_stopping_and_time_budget(tmp_path):
                                                     "history.json", "history.png"}
 
 
+def test_patience_counts_evaluations_not_epochs():
+    """--patience with --eval-every: the mid-epoch evaluations count, as the tasks' help says."""
+    torch.manual_seed(0)
+    model = TinyLM()
+    data = StreamBatches(tokens(), 4, 8)   # 18 updates an epoch
+    stopper = EarlyStopping("val_loss", patience=2)
+    stopper.best = -1.0   # nothing can beat it
+    trainer = Trainer(model, lm_step(model), TrainConfig(epochs=5, eval_every=3, verbose=0), callbacks=[stopper])
+    trainer.fit(data, StreamBatches(tokens(100), 2, 8))
+    assert len(data) > 6 and trainer.global_step == 6 and trainer.epoch == 0   # two evaluations inside epoch 0
+    assert "for 2 evaluations" in trainer.stop_reason
+
+    stopper = EarlyStopping("val_loss", patience=1, start_from_epoch=1)   # Keras: epoch index 0 is not watched
+    stopper.best = -1.0
+    trainer = Trainer(model, lm_step(model), TrainConfig(epochs=5, verbose=0), callbacks=[stopper])
+    trainer.fit(data, StreamBatches(tokens(100), 2, 8))
+    assert len(trainer.history.rows) == 2 and trainer.epoch == 2
+
+
 def test_bad_train_options():
     for bad in [(0, 4), (4, -1), (4,), (4.0, 4), (True, 2)]:
         with pytest.raises(ValueError, match="two positive integers"):

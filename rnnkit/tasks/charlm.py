@@ -42,12 +42,15 @@ class Options(TrainOptions):
     train: list[str] | None = option(None, "the same as --text (the name every task accepts)", "data", metavar="FILE")
     valid: str | None = shared("valid", None, "a text to validate on (default: the last val_fraction of the text)")
     val_fraction: float = shared("val_fraction", 0.1, "the last part of the text held out for validation")
-    cell: str = option("lstm", "recurrent cell", "model", choices=tuple(sorted(RNN_LAYERS)))
+    cell: str = option("auto", "recurrent cell (auto: lstm where training runs in bf16, else gru; the measured best, "
+                               "benchmarks/charlm.md)", "model", choices=("auto",) + tuple(sorted(RNN_LAYERS)))
     hidden_size: int = option(512, "units per layer", "model", bounds="[1, 2**16]")
     num_layers: int = option(2, "stacked layers", "model", bounds="[1, 64]")
     embedding_dim: int = option(64, "size of the learned character embedding", "model", bounds="[0, 2**16]")
     onehot: bool = option(False, "one-hot characters in (the textbook form) instead of embeddings", "model")
-    dropout: float = option(0.2, "dropout between layers and before the output", "model", bounds="[0, 1)")
+    dropout: float | None = option(None, "dropout between layers and before the output (default: the measured best: "
+                                         "0.2 for the lstm in bf16, 0.1 for the lstm in fp32, 0 for other cells)",
+                                   "model", bounds="[0, 1)")
     recurrent_dropout: float = option(0.0, "variational dropout on the recurrent input", "model", bounds="[0, 1)")
     zoneout: float = option(0.0, "zoneout rate on the state", "model", bounds="[0, 1)")
     weight_dropout: float = option(0.0, "DropConnect on the recurrent matrices, one mask per batch (AWD-LSTM)",
@@ -87,6 +90,11 @@ class Options(TrainOptions):
 
     def __post_init__(self):
         super().__post_init__()   # validates every declared option (tasks/options.py)
+        arithmetic = resolve_precision(self.precision)
+        if self.cell == "auto":
+            self.cell = auto_cell(arithmetic)
+        if self.dropout is None:
+            self.dropout = auto_dropout(self.cell, arithmetic)
         if self.text and self.train:
             raise UserError("pass the text as --text or as --train, not both")
         if self.embedding_dim < 1 and not self.onehot:
@@ -126,6 +134,21 @@ def resolve_precision(precision: str) -> str:
     return "bf16" if native_bf16() else "fp32"
 
 
+def auto_cell(precision: str) -> str:
+    """The cell that wins the budget for an arithmetic (bf16 or fp32), measured in benchmarks/charlm.md: the LSTM
+    in bf16 (ahead at 3 and 10 minutes); the GRU in fp32 (ahead at 3 minutes, the README's run: 1.109 against
+    1.171 for the LSTM with dropout 0.2)."""
+    return "lstm" if precision == "bf16" else "gru"
+
+
+def auto_dropout(cell: str, precision: str) -> float:
+    """The dropout measured best for a cell and arithmetic (benchmarks/charlm.md): the LSTM 0.2 in bf16 (against 0.1
+    and 0.3), 0.1 in fp32 (against 0 and 0.2); the GRU none (against 0.1); other cells were not measured: none."""
+    if cell == "lstm":
+        return 0.2 if precision == "bf16" else 0.1
+    return 0.0
+
+
 def split_text(text: str, val_fraction: float, chunk: int) -> tuple[str, str]:
     """(train, validation): the last ``val_fraction`` of the text is validation."""
     n_val = int(len(text) * val_fraction)
@@ -152,6 +175,22 @@ def lm_step(model: CharLM):
 
 
 def run(o: Options) -> int:
+    o, trainer, model, vocab, val = fit(o)   # o: a resumed run's own options
+    result = final_validation(trainer, val)
+    print(f"validation: {result['loss']:.4f} nats/char, {result['bpc']:.4f} bits/char, perplexity "
+          f"{result['perplexity']:.3f} after {trainer.global_step} updates "
+          f"({trainer.elapsed / 60:.1f} min); checkpoints in {o.out}")
+    if o.sample_length:
+        print("sample:")
+        sample = generate(model, vocab, prime="\n", length=o.sample_length, temperature=o.temperature, seed=o.seed)
+        if trainer.tensorboard is not None:
+            trainer.tensorboard.text("sample", sample)
+    return 0
+
+
+def fit(o: Options, callbacks=()) -> tuple[Options, Trainer, CharLM, Vocabulary, StreamBatches]:
+    """Train as ``rnnkit train charlm`` does (``callbacks``: more Trainer callbacks, for benchmarks): the options
+    the run used (a resumed run's own), the trainer, model, vocabulary and held-out batches."""
     resume = check_out_dir(o.out, o.resume, o.overwrite)   # before any work
     ck = None
     if resume is not None:   # the run's own options, model and vocabulary
@@ -191,20 +230,11 @@ def run(o: Options) -> int:
           f"{sum(p.numel() for p in model.parameters()):,} parameters ({config.num_layers} x {config.hidden_size} "
           f"{config.cell}); backend {model.rnn.backend}, {train_config.precision}", file=sys.stderr)
     options = {k: v for k, v in asdict(o).items() if k not in ("resume", "overwrite")}
-    trainer = Trainer(model, lm_step(model), train_config,
+    trainer = Trainer(model, lm_step(model), train_config, callbacks=callbacks,
                       task_config={"task": "charlm", "model": config.to_dict(), "vocab": list(vocab.chars),
                                    "options": options})
     trainer.fit(train, val, resume=str(resume) if resume else None)
-    result = final_validation(trainer, val)
-    print(f"validation: {result['loss']:.4f} nats/char, {result['bpc']:.4f} bits/char, perplexity "
-          f"{result['perplexity']:.3f} after {trainer.global_step} updates "
-          f"({trainer.elapsed / 60:.1f} min); checkpoints in {out}")
-    if o.sample_length:
-        print("sample:")
-        sample = generate(model, vocab, prime="\n", length=o.sample_length, temperature=o.temperature, seed=o.seed)
-        if trainer.tensorboard is not None:
-            trainer.tensorboard.text("sample", sample)
-    return 0
+    return o, trainer, model, vocab, val
 
 
 def build_model(config: CharLMConfig, batch_items: int = 1) -> CharLM:

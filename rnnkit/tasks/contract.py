@@ -80,8 +80,8 @@ class TaskOptions(TrainOptions):
     val_fraction: float = option(0.1, "share of the training data held out for validation when there is "
                                       "no --valid", "data", bounds="(0, 0.5)")
     weight_decay: float = option(0.0, "weight decay", "training", bounds="[0, inf)")
-    patience: int | None = option(None, "stop after this many epochs without a better validation accuracy",
-                                  "training", bounds="[1, 2**31]")
+    patience: int | None = option(None, "stop after this many validations without a better accuracy (one per "
+                                        "epoch, plus one every --eval-every updates)", "training", bounds="[1, 2**31]")
     warmup_steps: int | None = option(None, "linear warmup updates (default: 50, at most one epoch's; none with "
                                             "plateau)", "training", bounds="[0, 2**31]")
     eval_every: int | None = option(None, "also validate every N updates (default: once per epoch)", "training",

@@ -71,8 +71,8 @@ class Options(contract.TaskOptions):
                                    "interval", "model")
     minutes: float | None = contract.shared("minutes", 3.0)
     epochs: int = contract.shared("epochs", 300, "passes over the training windows, if the budget lasts")
-    patience: int | None = contract.shared("patience", 40, "stop after this many epochs without a better "
-                                           "validation loss")
+    patience: int | None = contract.shared("patience", 40, "stop after this many validations without a "
+                                           "better loss (one per epoch, plus one every --eval-every updates)")
     lr: float = contract.shared("lr", 3e-3)
     schedule: str = contract.shared("schedule", "none")
     clip_norm: float = contract.shared("clip_norm", 1.0)

@@ -78,8 +78,9 @@ class Callback:
 
 
 class EarlyStopping:
-    """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience`` epochs (Keras's
-    defaults: val_loss, patience 0). restore_best_weights: put back the best epoch's weights at the end."""
+    """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience`` evaluations (Keras's
+    defaults: val_loss, patience 0): one per epoch, as in Keras, plus one every ``eval_every`` updates where
+    that is set. restore_best_weights: put back the best evaluation's weights at the end."""
 
     def __init__(self, monitor: str = "val_loss", patience: int = 0, *, min_delta: float = 0.0, verbose: int = 0,
                  mode: str | None = "auto", baseline: float | None = None, restore_best_weights: bool = False,
@@ -95,7 +96,10 @@ class EarlyStopping:
 
     def on_evaluate(self, trainer, row: dict) -> None:
         value = monitored(row, self.monitor, "early stopping")
-        if row.get("epoch", 1) <= self.start_from_epoch:
+        # the 0-based index of the epoch the evaluation belongs to (Keras's): a row's "epoch" counts the epochs
+        # completed, so an end-of-epoch row (the trainer's batch back at 0) belongs to the one before it
+        index = row.get("epoch", 1) - (0 if getattr(trainer, "batch", 0) else 1)
+        if index < self.start_from_epoch:
             return
         shifted = value + self.min_delta if self.mode == "min" else value - self.min_delta
         if improved(shifted, self.best, self.mode):
@@ -112,7 +116,7 @@ class EarlyStopping:
         if self.restore_best_weights and self.best_weights is not None and trainer.stop_reason:
             trainer.model.load_state_dict(self.best_weights)
             if self.verbose:
-                print(f"restored the weights of the best epoch ({self.monitor} {self.best:.4g})", file=sys.stderr)
+                print(f"restored the weights of the best evaluation ({self.monitor} {self.best:.4g})", file=sys.stderr)
 
     def state_dict(self) -> dict:
         return {"best": self.best, "wait": self.wait}
