@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import tempfile
 
@@ -77,12 +78,14 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(str(e)) from None
     before = stamp()
     averages = Averages(a.decays)
-    o, trainer, _, _, val = charlm.fit(o, callbacks=[averages])
+    o, trainer, model, _, val = charlm.fit(o, callbacks=[averages])
     result = {"text": a.text, "minutes": a.minutes, "options": extra, "precision": trainer.config.precision,
+              "model": model.config.to_dict(),
               "updates": trainer.global_step, "before": before, "after": stamp(), **versions(), "note": LOAD_NOTE,
               "curve": [[r["epoch"], r["step"], r["time"], r.get("val_loss")] for r in trainer.history.rows],
               "val_loss": trainer.evaluate(val)["loss"], "average_val_loss": averages.score(trainer, val)}
     atomic_write(a.out, (json.dumps(result, indent=1) + "\n").encode())
+    shutil.rmtree(o.out)   # the run's checkpoints: the figures are in the result
     print(json.dumps({k: result[k] for k in ("updates", "val_loss", "average_val_loss")}))
     return 0
 

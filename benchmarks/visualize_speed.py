@@ -30,7 +30,7 @@ def default_checkpoint(path: Path) -> None:
     from rnnkit.models.charlm import CharLM, CharLMConfig
     from rnnkit.tasks.charlm import Options
     from rnnkit.train.checkpoint import save_checkpoint
-    o = Options()
+    o = Options(cell="gru")   # the architecture measured so far (charlm's default in fp32), whatever this CPU's default
     vocab = Vocabulary.build(builtin_corpus())
     config = CharLMConfig(len(vocab), o.cell, o.hidden_size, o.num_layers, o.embedding_dim)
     model = CharLM(config)

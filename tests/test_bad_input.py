@@ -192,6 +192,8 @@ class TestTamperedCheckpoints:
         (lambda c: c["model"].update(hidden_size=2**16, num_layers=64), r"needs about [\d,.]+ GiB"),
         (lambda c: c["model"].update(num_layers="two"), r"option num_layers in checkpoint .* must be int"),
         (lambda c: c["model"].update(dropout=float("nan")), r"option dropout in checkpoint .* finite"),
+        (lambda c: c["model"].update(cell="auto"), r"malformed model config: cell 'auto'"),   # never resolved
+        (lambda c: c["model"].update(dropout=None), r"malformed model config: .* dropout None"),
         (lambda c: c["model"].update(colour=3), r"malformed model config: unknown \['colour'\]"),
         (lambda c: c["model"].pop("vocab_size"), r"malformed model config"),
         (lambda c: c.pop("model"), r"malformed charlm config"),
@@ -245,17 +247,19 @@ class TestResumeAndOverwrite:
         assert ck.config["model"]["hidden_size"] == 8
 
     def test_a_resumed_run_keeps_the_cell_auto_chose_for_it(self, text, tmp_path, monkeypatch):
-        """--cell auto and the default dropout depend on the CPU's bf16: the checkpoint records what they were."""
+        """--cell auto, the default dropout and --precision auto depend on the CPU: the checkpoint records what they
+        were, and a run resumed on another CPU keeps them."""
         monkeypatch.setattr(charlm, "native_bf16", lambda: False)
         out = tmp_path / "run"
-        assert main(charlm_args(text, out)) == 0   # auto in fp32: the GRU without dropout
+        assert main(charlm_args(text, out)) == 0   # auto in fp32, one minute: the GRU without dropout
         options = load_checkpoint(out / "last.safetensors").config["options"]
-        assert (options["cell"], options["dropout"]) == ("gru", 0.0)
+        assert (options["cell"], options["dropout"], options["precision"]) == ("gru", 0.0, "fp32")
         monkeypatch.setattr(charlm, "native_bf16", lambda: True)   # resumed where auto would mean the LSTM
         assert main(["train", "charlm", "--out", str(out), "--resume", "--max-steps", "4", "--quiet",
                      "--sample-length", "0"]) == 0
         ck = load_checkpoint(out / "last.safetensors")
-        assert ck.config["model"]["cell"] == "gru" and ck.config["model"]["dropout"] == 0.0
+        options = ck.config["options"]   # what the resumed run used (the model entry is the checkpoint's anyway)
+        assert (options["cell"], options["dropout"], options["precision"]) == ("gru", 0.0, "fp32")
         assert ck.state["trainer"]["global_step"] == 4
 
     def test_a_new_run_does_not_replace_a_previous_one(self, capsys, text, trained):

@@ -30,4 +30,3 @@ def test_no_benchmark_script_states_the_machines_other_work():
     the scripts once wrote "shared with other engineers' niced processes" into runs made alone on the machine."""
     claims = [p.name for p in BENCHMARKS.glob("*.py") if "other engineers" in p.read_text()]
     assert claims == [], claims
-    assert "load" in machine.LOAD_NOTE
