@@ -18,6 +18,7 @@ DATE = "%Y-%m-%d %H:%M:%S UTC"   # "2026-11-24 14:55:15 UTC"
 ISO = "%Y-%m-%dT%H:%M:%SZ"       # "2026-11-24T14:55:15Z"
 # what a result file says of the machine's other work: the recorded load shows it (no claim either way)
 LOAD_NOTE = "load recorded before and after: anything else running on the machine shows there"
+LOCKED_NOTE = f"measured at normal priority under flock /tmp/rnnkit-measure.lock; {LOAD_NOTE}"
 
 
 def now(form: str = DATE) -> str:

@@ -91,7 +91,8 @@ def main(argv=None) -> int:
     out.with_suffix(".json").write_text(json.dumps(result, indent=1))
     lines = ["torch's fused op vs rnnkit's native kernels per shape (best of 5 calls, ms); benchmark mode's "
              "first call (timing included), its choice and its steady time",
-             f"{started} .. {result['finished']}; {a.threads} thread(s), torch {torch.__version__}", LOAD_NOTE, f"load before: {load_before}",
+             f"{started} .. {result['finished']}; {a.threads} thread(s), torch {torch.__version__}", LOAD_NOTE,
+             f"load before: {load_before}",
              f"load after:  {result['uptime_after']}", "",
              f"{'cell':5} {'B':>4} {'T':>4} {'I':>4} {'H':>4} {'mode':6} {'torch':>8} {'native':>8} {'winner':>7} "
              f"{'bench 1st':>10} {'choice':>7} {'bench':>8}"]

@@ -26,13 +26,13 @@ from pathlib import Path
 
 import torch
 
-from _machine import ISO, LOAD_NOTE, commit, now, stamp
+from _machine import ISO, LOCKED_NOTE, commit, now, stamp
 from rnnkit.train.checkpoint import atomic_write
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))   # this checkout's rnnkit, without PYTHONPATH
 RESULTS = ROOT / "benchmarks" / "results"
-NOTE = f"measured at normal priority under /tmp/rnnkit-measure.lock; {LOAD_NOTE}"
+NOTE = LOCKED_NOTE
 
 
 def run(name: str, options: list[str]) -> None:

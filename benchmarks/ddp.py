@@ -24,11 +24,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from _machine import ISO, LOAD_NOTE, stamp
+from _machine import ISO, LOCKED_NOTE, stamp
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
-NOTE = f"measured at normal priority under /tmp/rnnkit-measure.lock; {LOAD_NOTE}"
+NOTE = LOCKED_NOTE
 TASKS = {   # task: (extra options, items per update with the defaults, what an item is)
     "charlm": (["--sample-length", "0"], 64 * 100, "characters"),
     "classify": (["--epochs", "1"], 32, "texts"),

@@ -191,7 +191,8 @@ def main(argv=None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(result, indent=1))
     lines = ["Keras model ported to rnnkit vs Keras 3 (same data, batches, epochs; median epoch after the first)",
-             f"{started} .. {result['finished']}; {a.threads} threads on {result['cpus']} CPUs", LOAD_NOTE, f"RNNKIT_MALLOC: {result['rnnkit_malloc']} (kernels/memory.py)",
+             f"{started} .. {result['finished']}; {a.threads} threads on {result['cpus']} CPUs", LOAD_NOTE,
+             f"RNNKIT_MALLOC: {result['rnnkit_malloc']} (kernels/memory.py)",
              f"load before: {load_before}", f"load after:  {result['uptime_after']}",
              "", f"{'model':18} {'framework':14} {'backend':17} {'s/epoch':>9} {'speed-up':>9} {'CPU s/epoch':>12} "
              f"{'CPU speed-up':>13}  s/epoch of each run"]

@@ -197,8 +197,7 @@ def main(argv=None):
             "scan": lambda a, b: scan_rows(a, b, args.repeats), "streaming": lambda a, b: stream_rows(a, b, args.repeats)}
     result = dict(head, **{part: rows[part](old[part], new[part]) for part in parts})
     result["load_after"] = uptime()
-    result["note"] = (f"{LOAD_NOTE}; old and new "
-                      f"interleaved in one process, the {args.stat} of `repeats` rounds")
+    result["note"] = f"{LOAD_NOTE}; old and new interleaved in one process, the {args.stat} of `repeats` rounds"
     print("load after:", result["load_after"])
     if args.out:
         args.out.write_text(json.dumps(result, indent=1) + "\n")

@@ -40,9 +40,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))   # _machine, also when a test loads this file by path
-from _machine import LOAD_NOTE, commit, cpu_model, stamp  # noqa: E402
+from _machine import LOCKED_NOTE, commit, cpu_model, stamp  # noqa: E402
 RESULTS = ROOT / "benchmarks" / "results"
-NOTE = f"measured at normal priority under flock /tmp/rnnkit-measure.lock; {LOAD_NOTE}"
+NOTE = LOCKED_NOTE
 
 
 def environment() -> dict:

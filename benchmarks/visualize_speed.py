@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from _machine import ISO, LOAD_NOTE, stamp
+from _machine import ISO, LOCKED_NOTE, stamp
 
 
 def default_checkpoint(path: Path) -> None:
@@ -70,7 +70,7 @@ def main() -> int:
         "page_mb": round(len(page.encode()) / 1e6, 1), "command_messages": messages,
         "torch": torch.__version__, "python": platform.python_version(), "cpus": os.cpu_count(),
         "threads": torch.get_num_threads(), "before": before, "after": after,
-        "note": f"run under flock /tmp/rnnkit-measure.lock at normal priority; {LOAD_NOTE}",
+        "note": LOCKED_NOTE,
     }
     Path(a.out).write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps(result, indent=1))
