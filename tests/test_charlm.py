@@ -170,6 +170,26 @@ def test_bad_inputs_are_one_line_errors(tmp_path, capsys):
     one_line_error(capsys, ["generate", "--checkpoint", str(binary)], "corrupt")
 
 
+def test_shift_needs_room_for_every_offset(tmp_path, capsys):
+    """--shift starts an epoch up to seq_len - 1 characters late: a text with room for one batch at offset 0 only
+    is refused before training (else the epoch would hold no batch), with a held-out part and with --valid."""
+    text, valid = tmp_path / "text.txt", tmp_path / "valid.txt"
+    text.write_text("abcdefghijklmnopqrstuvwxyz"[:2 * 5 + 1])   # batch_size x seq_len + 1
+    valid.write_text("the held-out text")
+    run = ["train", "charlm", "--quiet", "--text", str(text), "--valid", str(valid), "--batch-size", "2",
+           "--seq-len", "5", "--hidden-size", "8", "--max-steps", "1", "--sample-length", "0"]
+    assert main(run + ["--out", str(tmp_path / "fits")]) == 0
+    capsys.readouterr()
+    one_line_error(capsys, run + ["--out", str(tmp_path / "shifted"), "--shift"], "seq_len - 1 for --shift")
+    text.write_text("x" * 12 + "y" * 3)   # 12 to train, 3 held out: room for 2 x 5 at offset 0, not at offset 4
+    split = ["train", "charlm", "--quiet", "--text", str(text), "--batch-size", "2", "--seq-len", "5",
+             "--val-fraction", "0.2", "--hidden-size", "8", "--max-steps", "1", "--sample-length", "0"]
+    assert main(split + ["--out", str(tmp_path / "split")]) == 0
+    capsys.readouterr()
+    one_line_error(capsys, split + ["--out", str(tmp_path / "split-shifted"), "--shift"],
+                   "seq_len - 1 more with --shift")
+
+
 def word_entropy_per_char() -> float:
     """The lowest expected loss on structured_text: words are drawn independently, so only the choice of each
     word is uncertain; its entropy (nats) spread over the word's characters and its space."""

@@ -162,6 +162,25 @@ def test_stream_layout():
         StreamBatches(torch.arange(3), batch_size=4, seq_len=2)
 
 
+def test_shifted_streams_start_each_pass_at_a_random_offset():
+    torch.manual_seed(0)
+    data = StreamBatches(torch.arange(103), batch_size=2, seq_len=5, drop_last=True, shift=True)
+    assert data.length == 49 and len(data) == 9   # (103 - 5) // 2: room for every offset in [0, 5)
+    offsets = []
+    for _ in range(30):
+        chunks = list(data)
+        assert len(chunks) == len(data)
+        x, y = torch.cat([c[0] for c in chunks], 1), torch.cat([c[1] for c in chunks], 1)
+        offset = int(x[0, 0])
+        assert torch.equal(x, torch.stack([torch.arange(offset, offset + 45), torch.arange(offset + 49, offset + 94)]))
+        assert torch.equal(y, x + 1)
+        offsets.append(offset)
+    assert set(offsets) == set(range(5))
+    assert {int(next(iter(StreamBatches(torch.arange(103), 2, 5)))[0][0, 0]) for _ in range(5)} == {0}
+    with pytest.raises(ValueError, match="too few for 4 streams shifted by up to 1"):
+        StreamBatches(torch.arange(5), batch_size=4, seq_len=2, shift=True)
+
+
 class Interrupt:
     """Stops training cleanly after n updates, as a time budget would."""
 
@@ -173,10 +192,10 @@ class Interrupt:
             trainer.stop_reason = "interrupted"
 
 
-def run(config, resume=None, init_seed=0, callbacks=()):
+def run(config, resume=None, init_seed=0, callbacks=(), shift=False):
     torch.manual_seed(init_seed)
     model = TinyLM(dropout=0.3)
-    data = (StreamBatches(tokens(), 4, 8) if config.stateful else
+    data = (StreamBatches(tokens(), 4, 8, shift=shift) if config.stateful else
             TensorBatches(tokens().view(-1, 10)[:, :-1], tokens().view(-1, 10)[:, 1:], batch_size=8, shuffle=True))
     val = StreamBatches(tokens(200, seed=1), 2, 8)
     trainer = Trainer(model, lm_step(model), config, callbacks=callbacks)
@@ -207,6 +226,17 @@ def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, options):
     assert resumed.losses == full.losses
     assert resumed.history.column("val_loss") == full.history.column("val_loss")
     assert load_checkpoint(tmp_path / "cut" / "last.safetensors").state["trainer"]["losses"] == full.losses
+
+
+def test_a_run_on_shifted_streams_resumes_on_the_same_offsets(tmp_path):
+    """The offset of an epoch is drawn from the data generator: an interrupted epoch replays it on resume."""
+    base = dict(epochs=3, seed=5, verbose=0, stateful=True, out_dir=str(tmp_path / "full"))
+    full = run(TrainConfig(**base), shift=True)
+    assert full.losses != run(TrainConfig(**dict(base, out_dir=str(tmp_path / "fixed")))).losses
+    cut = dict(base, out_dir=str(tmp_path / "cut"))
+    run(TrainConfig(**cut), callbacks=[Interrupt(13)], shift=True)
+    resumed = run(TrainConfig(**cut), resume=str(tmp_path / "cut" / "last.safetensors"), init_seed=99, shift=True)
+    assert resumed.losses == full.losses
 
 
 def train_counting_clips(clip_norm, monkeypatch):

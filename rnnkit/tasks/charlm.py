@@ -67,6 +67,8 @@ class Options(TrainOptions):
     batch_size: int = shared("batch_size", 64, "parallel streams per batch")
     seq_len: int = option(100, "characters per chunk: truncated BPTT length (k1 = k2)", "training",
                           bounds="[1, 2**20]")
+    shift: bool = option(False, "start each epoch's chunks at a random offset in [0, seq_len), so truncated BPTT "
+                                "cuts the text at other characters every epoch", "training")
     optimizer: str = shared("optimizer", "adamw")
     lr: float = shared("lr", 5e-3)
     weight_decay: float | None = shared("weight_decay", None, "decoupled weight decay of adamw (default: the "
@@ -168,8 +170,8 @@ def split_text(text: str, val_fraction: float, chunk: int) -> tuple[str, str]:
     """(train, validation): the last ``val_fraction`` of the text is validation."""
     n_val = int(len(text) * val_fraction)
     if len(text) - n_val < chunk + 1 or n_val < 2:
-        raise UserError(f"the text has {len(text)} characters: too short for one training chunk of "
-                        f"batch_size x seq_len = {chunk} characters plus a validation part; "
+        raise UserError(f"the text has {len(text)} characters: too short for one training batch of {chunk} "
+                        "characters (batch_size x seq_len, and seq_len - 1 more with --shift) plus a validation part; "
                         "pass a longer text or lower --batch-size / --seq-len")
     return text[:-n_val], text[-n_val:]
 
@@ -215,14 +217,15 @@ def fit(o: Options, callbacks=()) -> tuple[Options, Trainer, CharLM, Vocabulary,
     seed_everything(o.seed)
     out = Path(o.out)
     text = read_texts(o.text or o.train or [])
+    chunk = o.batch_size * o.seq_len + (o.seq_len - 1 if o.shift else 0)   # one batch, at any offset
     if o.valid:   # the user's validation text; all of the training text trains
         train_text, val_text = text, read_text(o.valid)
-        if len(train_text) < o.batch_size * o.seq_len + 1 or len(val_text) < 2:
+        if len(train_text) < chunk + 1 or len(val_text) < 2:
             raise UserError(f"the text has {len(train_text)} characters and the validation text {len(val_text)}: "
-                            f"too short for one chunk of batch_size x seq_len = {o.batch_size * o.seq_len} "
-                            "characters (and 2 to validate on)")
+                            f"too short for one chunk of {chunk} characters (batch_size x seq_len"
+                            f"{' + seq_len - 1 for --shift' if o.shift else ''}) and 2 to validate on")
     else:
-        train_text, val_text = split_text(text, o.val_fraction, o.batch_size * o.seq_len)
+        train_text, val_text = split_text(text, o.val_fraction, chunk)
     if ck is not None:
         config, vocab = header_model(ck)
     else:
@@ -231,7 +234,7 @@ def fit(o: Options, callbacks=()) -> tuple[Options, Trainer, CharLM, Vocabulary,
                               o.dropout, o.recurrent_dropout, o.zoneout, o.weight_dropout, o.embedding_dropout,
                               o.tie_weights, o.backend)
     model = build_model(config, o.batch_size * o.seq_len)
-    train = StreamBatches(vocab.encode(train_text), o.batch_size, o.seq_len, drop_last=True)
+    train = StreamBatches(vocab.encode(train_text), o.batch_size, o.seq_len, drop_last=True, shift=o.shift)
     val = eval_batches(vocab.encode(val_text))
     train_config = TrainConfig(
         epochs=o.epochs, max_steps=o.max_steps, max_minutes=o.minutes, optimizer=o.optimizer, lr=o.lr,
