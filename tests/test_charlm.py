@@ -8,6 +8,7 @@ import torch
 
 from rnnkit.cli import main
 from rnnkit.data.text import UNK, Vocabulary, builtin_corpus
+from rnnkit.errors import UserError
 from rnnkit.tasks import charlm
 
 WORDS = ("the cat sat on the mat . a dog ran to the red door . my hat is on the cat . "
@@ -147,6 +148,12 @@ def test_default_weight_decay_is_for_adamw_and_the_lstm_only():
     assert charlm.Options(cell="lstm", optimizer="adam").weight_decay == 0.0   # adam's decay is L2: not measured
     assert charlm.Options(cell="lstm", weight_decay=0.0).weight_decay == 0.0
     assert charlm.Options(cell="gru", weight_decay=0.3).weight_decay == 0.3
+
+
+def test_beta_2_is_refused_for_an_optimizer_without_it():
+    assert charlm.Options(beta_2=0.99).beta_2 == 0.99
+    with pytest.raises(UserError, match="option beta_2 is a setting of adam and adamw, not of sgd"):
+        charlm.Options(optimizer="sgd", beta_2=0.99)
 
 
 def test_bad_inputs_are_one_line_errors(tmp_path, capsys):

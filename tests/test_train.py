@@ -335,6 +335,21 @@ def test_bad_train_options():
         Trainer(TinyLM(), None, TrainConfig(optimizer="adagrad"))
     with pytest.raises(ValueError, match="unknown schedule"):
         Trainer(TinyLM(), None, TrainConfig(schedule="linear")).fit([])
+    for bad in [1.0, -0.1, float("nan"), True]:
+        with pytest.raises(ValueError, match="beta_2 must be a number in"):
+            TrainConfig(beta_2=bad)
+    with pytest.raises(ValueError, match="beta_2 is a setting of adam and adamw, not of sgd"):
+        TrainConfig(optimizer="sgd", beta_2=0.99)
+
+
+@pytest.mark.parametrize("name", ["adam", "adamw"])
+def test_beta_2_reaches_the_optimizer(name):
+    trainer = Trainer(TinyLM(), None, TrainConfig(optimizer=name, beta_2=0.99))
+    trainer.make_optimizer()
+    assert trainer.optimizer.param_groups[0]["betas"] == (0.9, 0.99)
+    trainer = Trainer(TinyLM(), None, TrainConfig(optimizer=name))
+    trainer.make_optimizer()
+    assert trainer.optimizer.param_groups[0]["betas"] == (0.9, 0.999)   # torch's and Keras's default
 
 
 def test_cosine_spans_a_time_budget():

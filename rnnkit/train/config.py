@@ -51,6 +51,7 @@ class TrainConfig:
     lr: float | None = None          # None: the optimizer's usual default (see optim.DEFAULT_LR)
     weight_decay: float = 0.0
     momentum: float = 0.0            # sgd and rmsprop
+    beta_2: float = 0.999            # adam and adamw: the decay of the squared-gradient average (Keras's beta_2)
     schedule: str = "none"           # none, step, cosine, plateau
     warmup_steps: int = 0            # linear warmup (not with plateau)
     step_size: int = 1000            # "step": multiply the rate by gamma every step_size updates
@@ -125,3 +126,8 @@ class TrainConfig:
                     " or None" if name in ("lr", "clip_norm", "clip_value", "max_minutes") else ""))
         if self.schedule == "plateau" and self.warmup_steps:
             raise ValueError("warmup is not available with the plateau schedule (set warmup_steps=0)")
+        beta_ok = isinstance(self.beta_2, (int, float)) and not isinstance(self.beta_2, bool) and 0 <= self.beta_2 < 1
+        if not beta_ok:
+            bad("beta_2", self.beta_2, "a number in [0, 1)")
+        if self.beta_2 != 0.999 and self.optimizer not in ("adam", "adamw"):
+            raise ValueError(f"beta_2 is a setting of adam and adamw, not of {self.optimizer}")

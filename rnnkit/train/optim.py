@@ -13,8 +13,9 @@ SCHEDULES = ("none", "step", "cosine", "plateau")
 
 
 def make_optimizer(name: str, params: Iterable, lr: float | None = None, weight_decay: float = 0.0,
-                   momentum: float = 0.0) -> torch.optim.Optimizer:
-    """A torch optimizer by name. RMSprop uses rho = 0.9 (Hinton's lecture, Keras), not torch's 0.99."""
+                   momentum: float = 0.0, beta_2: float = 0.999) -> torch.optim.Optimizer:
+    """A torch optimizer by name. RMSprop uses rho = 0.9 (Hinton's lecture, Keras), not torch's 0.99; ``beta_2``
+    is Adam's and AdamW's (betas = (0.9, beta_2))."""
     if name not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {name!r}; expected one of {sorted(OPTIMIZERS)}")
     lr = DEFAULT_LR[name] if lr is None else lr
@@ -22,7 +23,7 @@ def make_optimizer(name: str, params: Iterable, lr: float | None = None, weight_
         return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
     if name == "rmsprop":
         return torch.optim.RMSprop(params, lr=lr, alpha=0.9, momentum=momentum, weight_decay=weight_decay)
-    return OPTIMIZERS[name](params, lr=lr, weight_decay=weight_decay)
+    return OPTIMIZERS[name](params, lr=lr, betas=(0.9, beta_2), weight_decay=weight_decay)
 
 
 class LRFactor:

@@ -193,7 +193,7 @@ class Trainer(Evaluation, Checkpoints):
     def make_optimizer(self) -> None:
         c = self.config
         self.optimizer = make_optimizer(c.optimizer, [p for p in self.model.parameters() if p.requires_grad],
-                                        c.lr, c.weight_decay, c.momentum)
+                                        c.lr, c.weight_decay, c.momentum, c.beta_2)
 
     def materialise(self, train_data) -> None:
         """Give lazily sized layers their weights before the optimizer is made: one forward pass of the
