@@ -37,3 +37,18 @@ def test_output_files_are_checked_before_any_work(tmp_path, which):
         assert not (tmp_path / "r.json").exists()
     if which == "png":   # the old check let an existing PNG be replaced
         assert png.read_bytes() == b"old"
+
+
+def test_the_result_records_what_trained(tmp_path):
+    """The RNN phase keeps the task's own line: the cell, the backend that ran and the arithmetic."""
+    import json
+    text, out = tmp_path / "t.txt", tmp_path / "r.json"
+    text.write_text("the cat sat on the mat. " * 400)
+    r = subprocess.run([sys.executable, str(SCRIPT), "--text", str(text), "--out", str(out), "--only", "rnn",
+                        "--no-lock", "--no-dynamic", "--minutes", "1", "--", "--hidden-size", "8", "--max-steps", "2",
+                        "--batch-size", "2", "--seq-len", "8", "--cell", "gru", "--precision", "fp32"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    trained = json.loads(out.read_text())["rnn"]["trained"]
+    assert trained.startswith("charlm: ") and "(2 x 8 gru); backend " in trained and trained.endswith(", fp32")
+    assert trained in r.stderr   # still shown to the user
