@@ -84,13 +84,18 @@ def run_rnn(texts: list[str], minutes: float, extra: list[str], val_text: str, d
         cmd = [sys.executable, "-m", "rnnkit", "train", "charlm", "--text", *texts, "--minutes", str(minutes),
                "--out", out, "--quiet", "--sample-length", "0", *extra]
         start = time.monotonic()
-        run = subprocess.run(cmd, stderr=subprocess.PIPE, text=True)
+        trained = None   # what ran: the task's own line (cell, size, the backend that ran, the arithmetic)
+        with subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True) as run:
+            for line in run.stderr:   # shown as it comes
+                sys.stderr.write(line)
+                if trained is None and line.startswith("charlm:"):
+                    trained = line.strip()
         phase["wall_s"] = round(time.monotonic() - start, 1)
-        sys.stderr.write(run.stderr)
         if run.returncode:
             raise subprocess.CalledProcessError(run.returncode, cmd)
-        # what ran: the task's own line (cell, size, the backend that ran, the arithmetic)
-        phase["trained"] = next((line for line in run.stderr.splitlines() if line.startswith("charlm:")), None)
+        if trained is None:
+            raise RuntimeError("the charlm run printed no 'charlm:' line: what trained cannot be recorded")
+        phase["trained"] = trained
         hist = list(csv.DictReader(open(Path(out) / "history.csv")))
         phase["curve"] = [{"time": float(h["time"]), "step": int(h["step"]), "train_loss": round(float(h["loss"]), 4),
                            "val_loss": round(float(h["val_loss"]), 4)} for h in hist if h.get("val_loss")]

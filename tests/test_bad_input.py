@@ -238,6 +238,16 @@ class TestResumeAndOverwrite:
         line = error_line(capsys, charlm_args(text, trained, "--resume", option, value))
         assert "cannot resume" in line and f"{option} " in line and "the run has" in line
 
+    def test_an_option_newer_than_the_checkpoint_must_keep_its_default(self, capsys, text, trained):
+        """A run from before --beta-2 existed trained with its default: another value on resume is refused, not
+        taken (the optimizer state would restore the old value under a header that records the new)."""
+        tamper(trained / "last.safetensors", lambda c: c["options"].pop("beta_2"))
+        line = error_line(capsys, charlm_args(text, trained, "--resume", "--beta-2", "0.99"))
+        assert "cannot resume" in line and "--beta-2 0.99 (the run predates the option: 0.999)" in line
+        argv = ["train", "charlm", "--out", str(trained), "--resume", "--max-steps", "3", "--quiet",
+                "--sample-length", "0", "--beta-2", "0.999"]   # the default is what the run had: it resumes
+        assert main(argv) == 0
+
     def test_resume_without_options_continues_with_the_runs_own(self, text, trained, capsys):
         argv = ["train", "charlm", "--out", str(trained), "--resume", "--max-steps", "4", "--quiet",
                 "--sample-length", "0"]   # no --text, no sizes: all from the checkpoint

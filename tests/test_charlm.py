@@ -150,6 +150,32 @@ def test_default_weight_decay_is_for_adamw_and_the_lstm_only():
     assert charlm.Options(cell="gru", weight_decay=0.3).weight_decay == 0.3
 
 
+def test_shift_and_beta_2_reach_the_training(tmp_path, monkeypatch):
+    text = tmp_path / "t.txt"
+    text.write_text("the cat sat on the mat. " * 50)
+    made, real = [], charlm.StreamBatches
+    monkeypatch.setattr(charlm, "StreamBatches", lambda *a, **k: made.append(k) or real(*a, **k))
+    o = charlm.Options(text=[str(text)], hidden_size=8, batch_size=2, seq_len=8, max_steps=1, shift=True,
+                       beta_2=0.99, out=str(tmp_path / "run"), sample_length=0, quiet=True)
+    _, trainer, *_ = charlm.fit(o)
+    assert trainer.optimizer.param_groups[0]["betas"] == (0.9, 0.99)
+    assert [k.get("shift") for k in made if k.get("drop_last")] == [True]   # the training batches, not validation
+
+
+@pytest.mark.parametrize("zoneout, says", [(0.1, True), (0.0, False)])
+def test_the_runs_line_says_when_bf16_leaves_the_recurrence_in_float32(tmp_path, capsys, zoneout, says):
+    """Zoneout runs on the native kernel, which computes in float32 under bf16 autocast: the line must say so."""
+    text = tmp_path / "t.txt"
+    text.write_text("the cat sat on the mat. " * 50)
+    o = charlm.Options(text=[str(text)], cell="lstm", hidden_size=8, batch_size=2, seq_len=8, max_steps=1,
+                       zoneout=zoneout, precision="bf16", out=str(tmp_path / "run"), sample_length=0, quiet=True)
+    _, _, model, *_ = charlm.fit(o)
+    line = next(x for x in capsys.readouterr().err.splitlines() if x.startswith("charlm:"))
+    assert (model.rnn.backend == "native") == says
+    assert line.endswith(f"backend {model.rnn.backend}, bf16" + (" (the native kernel's recurrence stays float32)"
+                                                                   if says else ""))
+
+
 def test_beta_2_is_refused_for_an_optimizer_without_it():
     assert charlm.Options(beta_2=0.99).beta_2 == 0.99
     with pytest.raises(UserError, match="option beta_2 is a setting of adam and adamw, not of sgd"):

@@ -204,6 +204,18 @@ def test_fit_does_not_clip_gradients_unless_asked(monkeypatch):
     assert seen == [1.0]   # the trainer calls clip_gradients only when something is to be clipped
 
 
+def test_fit_refuses_optimizer_settings_that_compile_owns():
+    """The optimizer is compile()'s: beta_2 or lr given to fit would be dropped silently, so they are refused."""
+    model = Sequential([L.Dense(1, input_shape=(2,))])
+    model.compile(optimizer=optimizers.Adam(learning_rate=1e-2, beta_2=0.99), loss="mse")
+    x, y = np.ones((4, 2), np.float32), np.ones(4, np.float32)
+    for option in [{"beta_2": 0.5}, {"lr": 0.1}, {"optimizer": "sgd", "momentum": 0.9}]:
+        with pytest.raises(ValueError, match=f"fit\\(\\) does not take {sorted(option)[0]}.*compile\\(\\)'s"):
+            model.fit(x, y, epochs=1, verbose=0, **option)
+    model.fit(x, y, epochs=1, verbose=0)
+    assert model.compiled.optimizer.param_groups[0]["betas"] == (0.9, 0.99)   # compile's setting trains
+
+
 def test_pad_sequences_and_to_categorical_follow_keras():
     seqs = [[1, 2, 3], [4], [5, 6, 7, 8, 9]]
     np.testing.assert_array_equal(pad_sequences(seqs, maxlen=4),

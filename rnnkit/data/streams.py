@@ -36,7 +36,7 @@ class StreamBatches:
             raise ValueError(f"{len(tokens)} tokens are too few for {batch_size} streams"
                              + (f" shifted by up to {seq_len - 1}" if shift else ""))
         self.tokens, self.batch_size, self.seq_len, self.drop_last = tokens, batch_size, seq_len, drop_last
-        self.shift = shift
+        self.shift, self.offset = shift, 0   # offset: where the pass under way started
 
     def streams(self, offset: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         """(inputs, targets), each (B, L): stream b is tokens[o + b*L : o + (b+1)*L] and its successors."""
@@ -50,8 +50,8 @@ class StreamBatches:
         return math.floor(n) if self.drop_last else math.ceil(n)
 
     def __iter__(self):
-        offset = int(torch.randint(self.seq_len, ())) if self.shift else 0
-        x, y = self.streams(offset)
+        self.offset = int(torch.randint(self.seq_len, ())) if self.shift else 0
+        x, y = self.streams(self.offset)
         for i in range(len(self)):
             cut = slice(i * self.seq_len, (i + 1) * self.seq_len)
             yield x[:, cut], y[:, cut]

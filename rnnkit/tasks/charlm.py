@@ -250,7 +250,9 @@ def fit(o: Options, callbacks=()) -> tuple[Options, Trainer, CharLM, Vocabulary,
     source = ", ".join(files) if files else "the Python documentation topics (pydoc_data, standard library)"
     print(f"charlm: {len(text):,} characters of {source}; {len(vocab)} symbols; "
           f"{sum(p.numel() for p in model.parameters()):,} parameters ({config.num_layers} x {config.hidden_size} "
-          f"{config.cell}); backend {model.rnn.backend}, {train_config.precision}", file=sys.stderr)
+          f"{config.cell}); backend {model.rnn.backend}, {train_config.precision}"
+          + (" (the native kernel's recurrence stays float32)" if train_config.precision == "bf16" and
+             model.rnn.backend == "native" else ""), file=sys.stderr)
     options = {k: v for k, v in asdict(o).items() if k not in ("resume", "overwrite")}
     trainer = Trainer(model, lm_step(model), train_config, callbacks=callbacks,
                       task_config={"task": "charlm", "model": config.to_dict(), "vocab": list(vocab.chars),

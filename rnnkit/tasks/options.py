@@ -292,7 +292,12 @@ def resume_options(options, stored: dict | None, where: str):
     given = getattr(options, "given", frozenset())
     keep, clash = {}, []
     for f in fields(options):
-        if f.metadata.get("per_run") or f.name not in stored:
+        if f.metadata.get("per_run"):
+            continue
+        if f.name not in stored:   # an option newer than the checkpoint: the run had its default's behaviour
+            if f.name in given and f.default is not MISSING and getattr(options, f.name) != f.default:
+                clash.append(f"--{f.name.replace('_', '-')} {getattr(options, f.name)!r} (the run predates the "
+                             f"option: {f.default!r})")
             continue
         if f.name in given and getattr(options, f.name) != stored[f.name]:
             clash.append(f"--{f.name.replace('_', '-')} {getattr(options, f.name)!r} (the run has "

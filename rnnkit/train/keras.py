@@ -241,7 +241,12 @@ def batches(x, y, w, batch_size, shuffle, device, steps=None):
 def fit(model, compiled: Compiled, x, y=None, *, batch_size=None, epochs=1, verbose=1, callbacks=(),
         validation_split=0.0, validation_data=None, shuffle=True, class_weight=None, sample_weight=None,
         initial_epoch=0, steps_per_epoch=None, validation_steps=None, **train_options) -> KerasHistory:
-    """Keras's fit on Trainer. ``train_options`` go to TrainConfig (e.g. clip_norm, max_minutes)."""
+    """Keras's fit on Trainer. ``train_options`` go to TrainConfig (e.g. clip_norm, max_minutes); the optimizer
+    and its settings are compile()'s, so TrainConfig's optimizer fields are refused here, not ignored."""
+    optimizer_fields = sorted(set(train_options) & {"optimizer", "lr", "weight_decay", "momentum", "beta_2"})
+    if optimizer_fields:
+        raise UserError(f"fit() does not take {', '.join(optimizer_fields)}: the optimizer is compile()'s; pass "
+                        "e.g. compile(optimizer=optimizers.Adam(learning_rate=1e-3, beta_2=0.99), ...)")
     batch_size = 32 if batch_size is None else batch_size
     if verbose == "auto":
         verbose = 1
