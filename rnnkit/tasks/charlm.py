@@ -28,6 +28,7 @@ from ..train import StepOutput, Trainer, TrainConfig, load_checkpoint, restore_m
 from ..kernels import BACKENDS
 from ..train.config import PRECISIONS
 from ..train.dynamic import DynamicEvalConfig, dynamic_evaluate
+from ..train.optim import BETA_2, beta_2_refusal
 from .contract import TrainOptions, shared, warmup
 from .options import check_declared, check_fits, check_memory, check_out_dir, option, resume_options
 
@@ -71,7 +72,7 @@ class Options(TrainOptions):
                                 "cuts the text at other characters every epoch", "training")
     optimizer: str = shared("optimizer", "adamw")
     lr: float = shared("lr", 5e-3)
-    beta_2: float = option(0.999, "adam's and adamw's decay of the squared-gradient average", "training",
+    beta_2: float = option(BETA_2, "adam's and adamw's decay of the squared-gradient average", "training",
                            bounds="[0, 1)")
     weight_decay: float | None = shared("weight_decay", None, "decoupled weight decay of adamw (default: the "
                                                               "measured best: 0.1 for the lstm with adamw, else 0)")
@@ -106,8 +107,8 @@ class Options(TrainOptions):
             self.weight_decay = auto_weight_decay(self.cell, self.optimizer)
         if self.text and self.train:
             raise UserError("pass the text as --text or as --train, not both")
-        if self.beta_2 != 0.999 and self.optimizer not in ("adam", "adamw"):
-            raise UserError(f"option beta_2 is a setting of adam and adamw, not of {self.optimizer}")
+        if why := beta_2_refusal(self.optimizer, self.beta_2):
+            raise UserError(f"option {why}")
         if self.embedding_dim < 1 and not self.onehot:
             raise UserError("option embedding_dim must be positive (or pass --onehot)")
         if self.weight_dropout and self.cell in ("mingru", "minlstm"):
@@ -243,7 +244,7 @@ def fit(o: Options, callbacks=()) -> tuple[Options, Trainer, CharLM, Vocabulary,
     train_config = TrainConfig(
         epochs=o.epochs, max_steps=o.max_steps, max_minutes=o.minutes, optimizer=o.optimizer, lr=o.lr,
         beta_2=o.beta_2, weight_decay=o.weight_decay, schedule=o.schedule, warmup_steps=o.warmup, min_lr_ratio=0.05,
-        clip_norm=o.clip_norm or None, precision=resolve_precision(o.precision), stateful=True,
+        clip_norm=o.clip_norm or None, precision=o.precision, stateful=True,
         eval_every=o.eval_every, loss_metrics=("perplexity", "bpc"), seed=o.seed, verbose=0 if o.quiet else 1,
         out_dir=str(out), tensorboard=o.tensorboard)
     files = o.text or o.train

@@ -8,6 +8,7 @@ from typing import Any
 import torch
 
 from .callbacks import MODES
+from .optim import BETA_2, beta_2_refusal
 
 PRECISIONS = ("fp32", "bf16")
 
@@ -51,7 +52,7 @@ class TrainConfig:
     lr: float | None = None          # None: the optimizer's usual default (see optim.DEFAULT_LR)
     weight_decay: float = 0.0
     momentum: float = 0.0            # sgd and rmsprop
-    beta_2: float = 0.999            # adam and adamw: the decay of the squared-gradient average (Keras's beta_2)
+    beta_2: float = BETA_2           # adam and adamw: the decay of the squared-gradient average (Keras's beta_2)
     schedule: str = "none"           # none, step, cosine, plateau
     warmup_steps: int = 0            # linear warmup (not with plateau)
     step_size: int = 1000            # "step": multiply the rate by gamma every step_size updates
@@ -129,5 +130,5 @@ class TrainConfig:
         beta_ok = isinstance(self.beta_2, (int, float)) and not isinstance(self.beta_2, bool) and 0 <= self.beta_2 < 1
         if not beta_ok:
             bad("beta_2", self.beta_2, "a number in [0, 1)")
-        if self.beta_2 != 0.999 and self.optimizer not in ("adam", "adamw"):
-            raise ValueError(f"beta_2 is a setting of adam and adamw, not of {self.optimizer}")
+        if why := beta_2_refusal(self.optimizer, self.beta_2):
+            raise ValueError(why)

@@ -10,10 +10,18 @@ OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.o
               "rmsprop": torch.optim.RMSprop}
 DEFAULT_LR = {"sgd": 0.01, "adam": 1e-3, "adamw": 1e-3, "rmsprop": 1e-3}   # Keras's defaults
 SCHEDULES = ("none", "step", "cosine", "plateau")
+BETA_2 = 0.999   # Adam's and AdamW's squared-gradient decay in torch and Keras
+
+
+def beta_2_refusal(optimizer: str, beta_2: float) -> str | None:
+    """Why ``beta_2`` cannot be set for ``optimizer`` (only adam and adamw have one), else None."""
+    if beta_2 != BETA_2 and optimizer not in ("adam", "adamw"):
+        return f"beta_2 is a setting of adam and adamw, not of {optimizer}"
+    return None
 
 
 def make_optimizer(name: str, params: Iterable, lr: float | None = None, weight_decay: float = 0.0,
-                   momentum: float = 0.0, beta_2: float = 0.999) -> torch.optim.Optimizer:
+                   momentum: float = 0.0, beta_2: float = BETA_2) -> torch.optim.Optimizer:
     """A torch optimizer by name. RMSprop uses rho = 0.9 (Hinton's lecture, Keras), not torch's 0.99; ``beta_2``
     is Adam's and AdamW's (betas = (0.9, beta_2))."""
     if name not in OPTIMIZERS:
