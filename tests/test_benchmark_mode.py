@@ -103,7 +103,7 @@ def test_trials_leave_gradients_and_random_stream_alone(monkeypatch):
     layer = rnnkit.LSTM(6, input_size=3, num_layers=2, dropout=0.3).double()
     x = torch.randn(4, 5, 3, dtype=torch.float64)
     twin = rnnkit.LSTM(6, input_size=3, num_layers=2, dropout=0.3, backend="native").double()
-    twin.load_state_dict(layer.state_dict())   # (torch's fused op draws its between-layer dropout its own way)
+    twin.load_state_dict(layer.state_dict())
     torch.manual_seed(1)
     ref = twin(x)
     ref_next = torch.rand(3)

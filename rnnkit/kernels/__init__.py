@@ -1,4 +1,5 @@
-"""Fast paths and the one dispatcher that chooses between them.
+"""Fast paths and the one dispatcher that chooses between them (and ``dropout``, torch's with a cheaper
+CPU mask: ``drop.py``).
 
 Backends, in order of preference:
   "torch"      torch's fused op (oneDNN on CPU, cuDNN on GPU), for the cells
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 from ..cells import Cell, ElmanCell, GRUCell, LSTMCell
 from . import fused, reference, scan
+from .drop import dropout
 
 BACKENDS = ("torch", "native", "scan", "reference")
 

@@ -11,6 +11,7 @@ from torch import _VF
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from ..cells import Cell, ElmanCell, GRUCell, LSTMCell
+from .drop import dropout as drop
 
 
 def elman_mode(cell: ElmanCell) -> str | None:
@@ -51,11 +52,28 @@ def reverse_padded(x: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tenso
 
 def run(grid: list[list[Cell]], x: torch.Tensor, state: tuple, lengths: torch.Tensor | None = None, *,
         reverse: bool = False, dropout: float = 0.0, training: bool = False):
-    """Run a stack (grid[layer][direction]) with one fused call.
+    """Run a stack (grid[layer][direction]) with torch's fused op.
 
     x (B, T, I); state tuple of (L*D, B, S); lengths (B,) all >= 1 or None.
     Returns seq (B, T, D*S0) with zeros at padded steps, and the final state.
+    One call for the whole stack, except with dropout between layers in training: then one call per layer,
+    with rnnkit's dropout (drop.py) between them. These are the masks the layer-by-layer backends draw, and
+    they cost less on the CPU than the op's own (benchmarks/dropout.py).
     """
+    if not (training and dropout and len(grid) > 1):
+        return one_call(grid, x, state, lengths, reverse=reverse)
+    D, layers = len(grid[0]), []
+    for i, cells in enumerate(grid):
+        if i:
+            x = drop(x, dropout)
+        x, s = one_call([cells], x, tuple(h[i * D:(i + 1) * D] for h in state), lengths, reverse=reverse)
+        layers.append(s)
+    return x, tuple(torch.cat(parts) for parts in zip(*layers))
+
+
+def one_call(grid: list[list[Cell]], x: torch.Tensor, state: tuple, lengths: torch.Tensor | None = None, *,
+             reverse: bool = False, dropout: float = 0.0, training: bool = False):
+    """The stack in one call of torch's op, which draws its own between-layer dropout (as torch.nn.LSTM)."""
     cell = grid[0][0]
     L, D = len(grid), len(grid[0])
     hx = state if isinstance(cell, LSTMCell) else state[0]

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import kernels
 from . import functional
 from .keras_args import activation as keras_activation, reject_unknown
 from .masking import masked_fill_steps
@@ -103,7 +104,7 @@ class Dropout(KerasLayer):
         if not self.training or not self.rate:
             return x
         if self.noise_shape is None:
-            return F.dropout(x, self.rate, True)
+            return kernels.dropout(x, self.rate)
         shape = [n if d is None else d for d, n in zip(self.noise_shape, x.shape)]
         keep = torch.bernoulli(x.new_full(shape, 1.0 - self.rate))
         return x * keep / (1.0 - self.rate)

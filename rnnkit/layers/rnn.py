@@ -204,7 +204,7 @@ class RNN(SequenceLayer):
 
     def drop_inputs(self, x: torch.Tensor) -> torch.Tensor:
         """Dropout on the first layer's inputs (the stack drops the inputs of the others)."""
-        return F.dropout(x, self.dropout, True) if self.training and self.dropout else x
+        return kernels.dropout(x, self.dropout, self.training)
 
     def run_fused(self, x, state, lengths):
         """The whole stack in one fused call (torch.nn.LSTM's path)."""

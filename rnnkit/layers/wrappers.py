@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import kernels
 from ..cells import Cell
 from .base import SequenceLayer
 
@@ -145,7 +146,7 @@ class Stacked(SequenceLayer):
         parts = split_state(state, [layer.num_slots for layer in self.layers])
         for i, (layer, s) in enumerate(zip(self.layers, parts)):
             if i:
-                x = F.dropout(x, self.dropout, self.training)
+                x = kernels.dropout(x, self.dropout, self.training)
             x, last, s = run_layer(layer, x, s, mask, backend)
             states.append(s)
         return x, last, join_states(states)

@@ -67,7 +67,7 @@ class CharLM(nn.Module):
             recurrent_dropout=config.recurrent_dropout, zoneout=config.zoneout,
             weight_dropout=config.weight_dropout, backend=config.backend,
             return_sequences=True, return_state=True)
-        self.drop = nn.Dropout(config.dropout)
+        self.drop = layers.Dropout(config.dropout)
         self.head = TiedHead(self.embed, self.rnn.output_size) if config.tie_weights else \
             nn.Linear(self.rnn.output_size, V)
 
