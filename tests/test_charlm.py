@@ -126,22 +126,25 @@ def one_line_error(capsys, argv, fragment):
 
 
 @pytest.mark.parametrize("bf16,given,expected", [
-    (True, {}, ("lstm", 0.2, "bf16")), (True, {"minutes": 3}, ("lstm", 0.2, "bf16")),   # the measured defaults
+    (True, {}, ("lstm", 0.25, "bf16")), (True, {"minutes": 3}, ("lstm", 0.25, "bf16")),   # the measured defaults
     (False, {}, ("lstm", 0.1, "fp32")), (False, {"minutes": 3}, ("gru", 0.0, "fp32")),   # fp32: by the budget
     (False, {"minutes": 9.9}, ("gru", 0.0, "fp32")), (False, {"minutes": 30}, ("lstm", 0.1, "fp32")),
     (False, {"cell": "lstm", "minutes": 3}, ("lstm", 0.1, "fp32")), (True, {"cell": "gru"}, ("gru", 0.0, "bf16")),
-    (False, {"precision": "bf16", "minutes": 3}, ("lstm", 0.2, "bf16")),
+    (False, {"precision": "bf16", "minutes": 3}, ("lstm", 0.25, "bf16")),
     (True, {"precision": "fp32", "minutes": 3}, ("gru", 0.0, "fp32")),
     (True, {"dropout": 0.0}, ("lstm", 0.0, "bf16")), (False, {"cell": "rnn"}, ("rnn", 0.0, "fp32")),
     (False, {"cell": "gru", "dropout": 0.3}, ("gru", 0.3, "fp32"))])
 def test_auto_cell_dropout_and_precision_are_the_measured_best(monkeypatch, bf16, given, expected):
-    """--precision auto, --cell auto and the default dropout (benchmarks/charlm.md): the LSTM with dropout 0.2 where
-    the CPU computes bf16; in fp32 the GRU without dropout under 10 minutes, else the LSTM with dropout 0.1; a value
-    the user gives is kept. All are resolved in the options, so the checkpoint records them."""
+    """--precision auto, --cell auto and the default dropout (benchmarks/charlm.md): the LSTM with dropout 0.25 and
+    batches of 32 where the CPU computes bf16; in fp32 the GRU without dropout under 10 minutes, else the LSTM with
+    dropout 0.1, both on batches of 64; a value the user gives is kept. All are resolved in the options, so the
+    checkpoint records them."""
     monkeypatch.setattr(charlm, "native_bf16", lambda: bf16)
     o = charlm.Options(**given)
     assert (o.cell, o.dropout, o.precision) == expected
     assert o.weight_decay == (0.1 if o.cell == "lstm" else 0.0)   # measured with the LSTM and AdamW
+    assert o.batch_size == (32 if (o.cell, o.precision) == ("lstm", "bf16") else 64)
+    assert charlm.Options(**given, batch_size=16).batch_size == 16
 
 
 def test_default_weight_decay_is_for_adamw_and_the_lstm_only():

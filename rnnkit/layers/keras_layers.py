@@ -7,7 +7,6 @@ and ``get_config()`` gives its arguments back (model.save stores them as JSON).
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .. import kernels

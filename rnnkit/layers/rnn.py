@@ -11,7 +11,6 @@ from __future__ import annotations
 import inspect
 
 import torch
-import torch.nn.functional as F
 
 from .. import backends, kernels
 from ..cells import Cell, ElmanCell, GRUCell, JordanCell, LayerNormLSTMCell, LSTMCell, MinGRUCell, MinLSTMCell
@@ -27,10 +26,12 @@ from .wrappers import MERGE_MODES, Bidirectional, Stacked
 class RNN(SequenceLayer):
     """``num_layers`` cells of ``cell_type`` over a sequence; ``cell_options`` go to each cell.
 
-    dropout: Keras's meaning, on every layer of the stack: each layer's inputs
-    are dropped (a fresh Bernoulli mask per element and step, training mode
-    only). For the first layer these are the layer's own inputs; for the
-    others it is the between-layer dropout of torch.nn.LSTM.
+    dropout: where Keras puts it, on every layer of the stack: each layer's
+    inputs are dropped (training mode only). For the first layer these are the
+    layer's own inputs; for the others it is the between-layer dropout of
+    torch.nn.LSTM. The mask is torch's kind, fresh for every element and step
+    (kernels.dropout); Keras's recurrent layers draw one mask per sequence and
+    keep it for every step, which regularises more at the same rate.
     recurrent_dropout, zoneout: inside each layer (see Recurrent).
     weight_dropout: DropConnect on every cell's recurrent matrix weight_hh, one mask per
     forward call (AWD-LSTM; layers/weight_drop.py), training mode only; any backend.
