@@ -2,9 +2,10 @@
 
     flock /tmp/rnnkit-measure.lock python benchmarks/dropout.py --out benchmarks/results/dropout-cpu.txt
 
-"mask": dropout forward and backward on the 64 x 100 x 512 activations of the charlm's batch, F.dropout against
-kernels.dropout. "update": one training update of the charlm's default model (LSTM 2 x 512, 64-dim embedding,
-dropout 0.2, AdamW, bf16 autocast where the CPU has native bf16) on random characters, with rnnkit as it was
+"mask": dropout forward and backward on 64 x 100 x 512 activations, F.dropout against kernels.dropout.
+"update": one training update of the charlm's LSTM 2 x 512 (64-dim embedding, dropout 0.2, AdamW, bf16 autocast
+where the CPU has native bf16; the defaults before the seventh round of benchmarks/charlm.md, on batches of 64
+and of 32 x 100) on random characters, with rnnkit as it was
 (torch's dropout everywhere, the stack in one fused call that draws its own between-layer masks) against
 rnnkit now (one fused call per layer, rnnkit's masks). The two take turns; the figure is the median.
 """

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 import rnnkit
-from rnnkit.kernels import drop
+from rnnkit.kernels import drop, fused
 
 from test_fused import FUSED, FUSED_IDS, run_and_grad, twins
 
@@ -13,7 +13,6 @@ def test_rate_scale_and_expectation():
     n, p = 1_000_003, 0.2   # odd: the last 64-bit draw is half used
     y = drop.dropout(torch.ones(n), p)
     _, q = drop.keep_threshold(p)
-    assert abs(q - p) <= 2 ** -32
     kept = y != 0
     assert abs((~kept).float().mean().item() - p) < 0.003          # 7 standard deviations
     assert torch.equal(y[kept], torch.full_like(y[kept], 1 / (1 - q)))
@@ -69,24 +68,26 @@ STACKS = [{"num_layers": 2}, {"num_layers": 3}, {"num_layers": 2, "bidirectional
           {"num_layers": 2, "go_backwards": True}]
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("layout", STACKS, ids=lambda d: "-".join(f"{k}={v}" for k, v in d.items()))
 @pytest.mark.parametrize("cls,options", FUSED, ids=FUSED_IDS)
 @pytest.mark.parametrize("with_lengths", [False, True], ids=["full", "lengths"])
-def test_fused_stack_in_training_equals_reference_with_the_same_masks(cls, options, layout, with_lengths):
+def test_fused_stack_in_training_equals_reference_with_the_same_masks(cls, options, layout, with_lengths, dtype):
     """With dropout between layers, torch's path runs a fused call per layer and draws rnnkit's masks in the
-    layer-by-layer order, so training equals the reference loop exactly, gradients included."""
-    fused, ref = twins(cls, options, torch.float64, dropout=0.4, **layout)
+    layer-by-layer order, so training equals the reference loop, gradients included (float32: oneDNN)."""
+    fused, ref = twins(cls, options, dtype, dropout=0.4, **layout)
     fused.train(), ref.train()
-    x = torch.randn(3, 6, 4, dtype=torch.float64)
+    x = torch.randn(3, 6, 4, dtype=dtype)
     lengths = torch.tensor([6, 2, 4]) if with_lengths else None
-    state = tuple(0.3 * torch.randn(fused.num_slots, 3, s, dtype=torch.float64) for s in fused.state_sizes)
+    state = tuple(0.3 * torch.randn(fused.num_slots, 3, s, dtype=dtype) for s in fused.state_sizes)
     torch.manual_seed(5)
     a = run_and_grad(fused, x, lengths, state)
     torch.manual_seed(5)
     b = run_and_grad(ref, x, lengths, state)
     assert fused.backend == "torch" and ref.backend == "reference"
+    tol = dict(rtol=1e-5, atol=1e-5) if dtype == torch.float32 else dict(rtol=1e-10, atol=1e-10)
     for s, t in zip([*a[:2], *a[2], *a[3]], [*b[:2], *b[2], *b[3]]):
-        torch.testing.assert_close(s, t, rtol=1e-10, atol=1e-10)
+        torch.testing.assert_close(s, t, **tol)
     torch.manual_seed(6)
     assert not torch.allclose(run_and_grad(fused, x, lengths, state)[0], a[0])   # other masks, other output
 
@@ -99,3 +100,32 @@ def test_keras_dropout_layer_uses_the_cpu_mask():
     torch.manual_seed(7)
     assert torch.equal(y, drop.dropout(x, 0.3))
     assert torch.equal(layer.eval()(x), x)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: rnnkit.LSTM(5, input_size=3, num_layers=2, dropout=0.3, backend="torch"),
+    lambda: rnnkit.GRU(5, input_size=3, num_layers=2, backend="torch"),
+    lambda: rnnkit.LSTM(5, input_size=3, backend="torch"),
+    lambda: rnnkit.layers.Recurrent(rnnkit.cells.LSTMCell(3, 5), backend="torch")],
+    ids=["lstm-2-dropout", "gru-2", "lstm-1", "recurrent"])
+def test_the_fused_op_is_told_training_or_evaluation(monkeypatch, make):
+    """cuDNN runs its backward pass only after a forward pass in training mode: the op's train flag must
+    follow the layer's mode (it once stayed False in training)."""
+    flags, real = [], fused._op
+
+    def recording(cell):
+        op = real(cell)
+
+        def call(*args):
+            flags.append(args[6])   # (input, hx, weights, bias, layers, dropout, train, ...)
+            return op(*args)
+        return call
+
+    monkeypatch.setattr(fused, "_op", recording)
+    layer = make()
+    x = torch.randn(2, 4, 3)
+    layer.train()(x)
+    assert flags and all(f is True for f in flags)
+    flags.clear()
+    layer.eval()(x)
+    assert flags and all(f is False for f in flags)

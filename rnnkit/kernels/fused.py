@@ -56,17 +56,19 @@ def run(grid: list[list[Cell]], x: torch.Tensor, state: tuple, lengths: torch.Te
 
     x (B, T, I); state tuple of (L*D, B, S); lengths (B,) all >= 1 or None.
     Returns seq (B, T, D*S0) with zeros at padded steps, and the final state.
-    One call for the whole stack, except with dropout between layers in training: then one call per layer,
-    with rnnkit's dropout (drop.py) between them. These are the masks the layer-by-layer backends draw, and
-    they cost less on the CPU than the op's own (benchmarks/dropout.py).
+    One call for the whole stack, except on the CPU with dropout between layers in training: there, one call
+    per layer with rnnkit's dropout (drop.py) between them. These are the masks the layer-by-layer backends
+    draw, and they cost less on the CPU than the op's own (benchmarks/dropout.py). On a GPU the stack stays
+    one cuDNN call, whose own between-layer dropout is fast (its masks are cuDNN's).
     """
-    if not (training and dropout and len(grid) > 1):
-        return one_call(grid, x, state, lengths, reverse=reverse)
+    if not (training and dropout and len(grid) > 1 and x.device.type == "cpu"):
+        return one_call(grid, x, state, lengths, reverse=reverse, dropout=dropout, training=training)
     D, layers = len(grid[0]), []
     for i, cells in enumerate(grid):
         if i:
             x = drop(x, dropout)
-        x, s = one_call([cells], x, tuple(h[i * D:(i + 1) * D] for h in state), lengths, reverse=reverse)
+        x, s = one_call([cells], x, tuple(h[i * D:(i + 1) * D] for h in state), lengths, reverse=reverse,
+                        training=True)
         layers.append(s)
     return x, tuple(torch.cat(parts) for parts in zip(*layers))
 

@@ -115,7 +115,8 @@ class Recurrent(SequenceLayer):
         if backend == "torch":
             lengths = None if mask is None else right_padded_lengths(mask)
             if mask is None or (lengths is not None and lengths.min() > 0):
-                seq, state = kernels.fused.run([[self.cell]], x, state, lengths, reverse=self.go_backwards)
+                seq, state = kernels.fused.run([[self.cell]], x, state, lengths, reverse=self.go_backwards,
+                                               training=self.training)
                 self.record_backend("torch")
                 return seq, state[0][0], state
             backend = kernels.fallback_backend(self.cell)

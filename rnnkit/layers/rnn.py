@@ -4,7 +4,8 @@ Each is a stack of ``Recurrent`` layers (each wrapped in ``Bidirectional``
 when asked), built at the first call if ``input_size`` is not given. The
 first argument is the number of units, as in Keras's ``SimpleRNN(32)``.
 When every layer can use torch's fused op, the whole stack runs in one
-fused call, as torch.nn.LSTM does.
+fused call, as torch.nn.LSTM does (on the CPU in training with dropout, one
+fused call per layer with rnnkit's dropout masks between them).
 """
 from __future__ import annotations
 
@@ -182,7 +183,7 @@ class RNN(SequenceLayer):
         return autotune.choose(self, x, state, mask, embedded)
 
     def run_on(self, backend: str | None, x, state=None, mask=None, embedded=None):
-        """Run the stack on ``backend`` (None: each layer's selected backend); torch's runs in one fused call.
+        """Run the stack on ``backend`` (None: each layer's selected backend); torch's runs in fused calls.
         With ``embedded`` = (embedding, ids), x == embedding(ids), a single LSTM layer on "native" takes its
         input projection as rows of the embedding's projected table (``fused_embedding`` says it did)."""
         if (backend or self.stack.selected_backend) == "torch" and (
@@ -208,7 +209,7 @@ class RNN(SequenceLayer):
         return kernels.dropout(x, self.dropout, self.training)
 
     def run_fused(self, x, state, lengths):
-        """The whole stack in one fused call (torch.nn.LSTM's path)."""
+        """The whole stack on torch's fused op (torch.nn.LSTM's path; kernels.fused.run)."""
         if state is None:
             state = tuple(x.new_zeros(self.num_slots, x.shape[0], s) for s in self.state_sizes)
         seq, state = kernels.fused.run(self.cells(), x, state, lengths, reverse=self.go_backwards,

@@ -127,7 +127,7 @@ class Stacked(SequenceLayer):
     selected_backend = property(lambda self: self.layers[0].selected_backend)
 
     def record_backend(self, name: str) -> None:
-        """Record that every layer ran on ``name`` (one fused call for the whole stack)."""
+        """Record that every layer ran on ``name`` (torch's fused op running the whole stack)."""
         for layer in self.layers:
             layer.record_backend(name)
 

@@ -161,17 +161,19 @@ def auto_cell(precision: str, minutes: float | None) -> str:
 
 def auto_dropout(cell: str, precision: str) -> float:
     """The dropout measured best for a cell and arithmetic (benchmarks/charlm.md): the LSTM 0.25 in bf16 with its
-    batches of 32 (seventh round: against 0.3; 0.2 was best with batches of 64, against 0.1 and 0.3), 0.1 in fp32
-    (against 0 and 0.2); the GRU none (against 0.1); other cells were not measured: none."""
+    batches of 32 (seventh round: 1.392 against 1.415 for 0.3 with rnnkit's masks; with torch's, 1.405 against
+    1.409 for 0.2, within the spread of single runs; 0.2 was best with batches of 64, against 0.1 and 0.3), 0.1
+    in fp32 (against 0 and 0.2); the GRU none (against 0.1); other cells were not measured: none."""
     if cell == "lstm":
         return 0.25 if precision == "bf16" else 0.1
     return 0.0
 
 
 def auto_batch_size(cell: str, precision: str) -> int:
-    """Streams per batch as measured (benchmarks/charlm.md, seventh round): 32 for the LSTM in bf16 (1.392 against
-    1.417 and 1.419 for 64 on one text, with dropout 0.25 and rnnkit's cheaper dropout masks; BATCH_B on another);
-    64 otherwise (the GRU in fp32 with dropout 0.1 was worse with 32 in the first round: 1.467 against 1.453)."""
+    """Streams per batch as measured (benchmarks/charlm.md, seventh round): 32 for the LSTM in bf16 (with torch's
+    dropout masks 1.409 against 1.417 and 1.419 for 64 on one text; with dropout 0.25 and rnnkit's masks 1.392
+    and 1.408 on it, 1.444 against 1.445 on another); 64 otherwise (the GRU in fp32 with dropout 0.1 was worse
+    with 32 in the first round, 1.467 against 1.453; the fp32 LSTM was not measured with 32)."""
     return 32 if cell == "lstm" and precision == "bf16" else 64
 
 
