@@ -67,3 +67,22 @@ def cpu_model() -> str:
     lines = info.read_text().splitlines() if info.is_file() else []
     return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")),
                 platform.processor() or platform.machine())
+
+
+def timed_options(description: str, turns_help: str, argv=None):
+    """The options of a benchmark that times variants taking turns and writes one .txt result: --threads,
+    --turns, --out (checked before any work: not overwritten without --overwrite). Returns (args, out path)."""
+    import argparse
+
+    from rnnkit.errors import UserError
+    from rnnkit.tasks.options import check_out_file
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--turns", type=int, default=4, help=turns_help)
+    p.add_argument("--out", required=True, help="result file (.txt)")
+    p.add_argument("--overwrite", action="store_true")
+    a = p.parse_args(argv)
+    try:
+        return a, check_out_file(a.out, (".txt",), a.overwrite)
+    except UserError as e:
+        p.error(str(e))

@@ -11,7 +11,6 @@ rnnkit now (one fused call per layer, rnnkit's masks). The two take turns; the f
 """
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import time
@@ -20,13 +19,11 @@ import torch
 import torch.nn.functional as F
 
 import rnnkit
-from _machine import now, uptime
+from _machine import now, timed_options, uptime
 from rnnkit import kernels
-from rnnkit.errors import UserError
 from rnnkit.kernels import drop, fused
 from rnnkit.models.charlm import CharLM, CharLMConfig
 from rnnkit.tasks.charlm import native_bf16
-from rnnkit.tasks.options import check_out_file
 from rnnkit.train.checkpoint import atomic_write
 
 NOW = (kernels.dropout, fused.run)
@@ -68,16 +65,7 @@ def update_ms(which: str, model, opt, ids, bf16: bool, reps: int) -> list[float]
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--turns", type=int, default=4, help="turns per variant")
-    p.add_argument("--out", required=True, help="result file (.txt)")
-    p.add_argument("--overwrite", action="store_true")
-    a = p.parse_args(argv)
-    try:
-        out = check_out_file(a.out, (".txt",), a.overwrite)
-    except UserError as e:
-        p.error(str(e))
+    a, out = timed_options(__doc__.splitlines()[0], "turns per variant", argv)
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     bf16 = native_bf16()

@@ -9,7 +9,6 @@ as warm-up); the figure is the median of the timed steps. The bound in common.h 
 """
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import time
@@ -17,10 +16,8 @@ import time
 import torch
 
 import rnnkit
-from _machine import now, uptime
+from _machine import now, timed_options, uptime
 from rnnkit.kernels import native
-from rnnkit.errors import UserError
-from rnnkit.tasks.options import check_out_file
 from rnnkit.train.checkpoint import atomic_write
 
 SIZES = [("LSTM", 8, 100, 128), ("LSTM", 32, 100, 64), ("LSTM", 128, 100, 64), ("LSTM", 32, 100, 128),
@@ -43,16 +40,7 @@ def step_ms(gemm: str, cell: str, B: int, T: int, H: int, rounds: int) -> list[f
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--turns", type=int, default=4, help="turns of 5 steps per backend and size")
-    p.add_argument("--out", required=True, help="result file (.txt)")
-    p.add_argument("--overwrite", action="store_true")
-    a = p.parse_args(argv)
-    try:
-        out = check_out_file(a.out, (".txt",), a.overwrite)
-    except UserError as e:
-        p.error(str(e))
+    a, out = timed_options(__doc__.splitlines()[0], "turns of 5 steps per backend and size", argv)
     torch.set_num_threads(a.threads)
     if native.load() is None:
         sys.exit("the native kernels are not available here")
