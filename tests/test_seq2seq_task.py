@@ -127,9 +127,13 @@ def test_train_evaluate_predict_on_user_files(tmp_path):
     assert metrics["exact"] > 90, metrics       # it learned: unseen words reversed
     png = tmp_path / "att.png"
     code, stdout, stderr = run_cli("predict", "--checkpoint", str(out / "best.safetensors"), "--beam", "2",
-                                   "--attention-png", str(png), stdin="abcd\nhgf\n")
+                                   "--attention-png", str(png), stdin="".join(f"{s}\n" for s, _ in test))
     assert code == 0, stderr
-    assert stdout.splitlines() == ["dcba", "fgh"]
+    # one line out per line in, in order, as right as evaluate says; not every word (one run of the whole
+    # suite reversed "abcd" as "dcbaa", where this test once asked for two words exactly)
+    lines = stdout.splitlines()
+    assert len(lines) == len(test)
+    assert sum(p == t for p, (_, t) in zip(lines, test)) > 0.9 * len(test)
     assert png.stat().st_size > 1000
 
 
